@@ -1,0 +1,131 @@
+"""The audit log: append-only, hash-chained, with checkpoints signed by an HSM-held key.
+
+Each event's ``hash`` = SHA-256(previous hash ‖ canonical JSON of (seq, ts, actor, action, target, details)).
+``seq`` is assigned from the single ``audit_head`` row, which every appender locks first (row lock on
+PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so concurrent nodes build one chain. Every
+``CHECKPOINT_EVERY`` events the head hash is signed by the audit key in the HSM; ``verify`` checks the chain,
+the head, and every checkpoint signature against the key in the HSM (not a copy in the database).
+
+Events are appended inside the same transaction as the change they record: both commit or neither does.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ca.store.models import AuditCheckpoint, AuditEvent, AuditHead
+from ca.timeutil import Clock, utcnow
+
+GENESIS = "0" * 64
+CHECKPOINT_EVERY = 100
+AUDIT_KEY_LABEL = "kyso-audit"
+
+
+def _canonical(seq: int, ts: Any, actor: str, action: str, target: str | None, details: dict) -> bytes:
+    body = {"seq": seq, "ts": ts.isoformat(), "actor": actor, "action": action, "target": target,
+            "details": details}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def chain_hash(prev_hash: str, event: AuditEvent) -> str:
+    data = _canonical(event.seq, event.ts, event.actor, event.action, event.target, event.details)
+    return hashlib.sha256(prev_hash.encode() + data).hexdigest()
+
+
+def ensure_head(session: Session) -> None:
+    if session.get(AuditHead, 1) is None:
+        session.add(AuditHead(id=1, seq=0, hash=GENESIS))
+        session.flush()
+
+
+def append(session: Session, actor: str, action: str, target: str | None = None,
+           details: dict | None = None, *, clock: Clock = utcnow, signer: Any = None) -> AuditEvent:
+    """Append one event in ``session``'s transaction. ``signer``: the HSM audit key, for checkpoints."""
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
+    if head is None:
+        ensure_head(session)
+        head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+    ts = clock()
+    details = json.loads(json.dumps(details or {}, ensure_ascii=False, default=str))
+    event = AuditEvent(seq=head.seq + 1, ts=ts, actor=actor or "anonymous", action=action,
+                       target=target, details=details, prev_hash=head.hash, hash="")
+    event.hash = chain_hash(head.hash, event)
+    session.add(event)
+    head.seq, head.hash = event.seq, event.hash
+    if signer is not None and event.seq % CHECKPOINT_EVERY == 0:
+        _checkpoint(session, event.seq, event.hash, signer, ts)
+    return event
+
+
+def _checkpoint(session: Session, seq: int, hash_: str, signer: Any, ts: Any) -> None:
+    signature = signer.sign(f"kyso-audit:{seq}:{hash_}".encode(), ec.ECDSA(hashes.SHA256()))
+    session.add(AuditCheckpoint(seq=seq, hash=hash_, signature=signature, key_label=signer.label, created_at=ts))
+
+
+def checkpoint_now(session: Session, signer: Any, *, clock: Clock = utcnow) -> AuditCheckpoint | None:
+    """Sign the current head (e.g. at shutdown or on a schedule)."""
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
+    if head is None or head.seq == 0:
+        return None
+    existing = session.execute(select(AuditCheckpoint).where(AuditCheckpoint.seq == head.seq)).scalar_one_or_none()
+    if existing:
+        return existing
+    _checkpoint(session, head.seq, head.hash, signer, clock())
+    return session.execute(select(AuditCheckpoint).where(AuditCheckpoint.seq == head.seq)).scalar_one()
+
+
+@dataclass
+class AuditReport:
+    events: int = 0
+    checkpoints: int = 0
+    problems: list[tuple[int | None, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(session: Session, public_key: Any = None) -> AuditReport:
+    """Walk the whole chain. Names the first row of each break: edited, inserted, deleted."""
+    report = AuditReport()
+    prev_hash = GENESIS
+    expected_seq = 1
+    hashes_by_seq: dict[int, str] = {}
+    for event in session.execute(select(AuditEvent).order_by(AuditEvent.seq)).scalars().yield_per(1000):
+        report.events += 1
+        if event.seq != expected_seq:
+            if event.seq > expected_seq:
+                report.problems.append((expected_seq, f"rows {expected_seq}–{event.seq - 1} are missing (deleted)"))
+            else:
+                report.problems.append((event.seq, "row number out of order (inserted)"))
+        if event.prev_hash != prev_hash:
+            report.problems.append((event.seq, "the link to the previous row is broken (a row was inserted or deleted before it)"))
+        recomputed = chain_hash(event.prev_hash, event)
+        if recomputed != event.hash:
+            report.problems.append((event.seq, "the row's content does not match its hash (edited)"))
+        hashes_by_seq[event.seq] = event.hash
+        prev_hash = event.hash
+        expected_seq = event.seq + 1
+    head = session.get(AuditHead, 1)
+    last_seq = expected_seq - 1
+    if head is not None and (head.seq != last_seq or head.hash != prev_hash):
+        report.problems.append((head.seq, f"the chain head says row {head.seq} but the log ends at row {last_seq} (rows deleted at the end?)"))
+    for cp in session.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.seq)).scalars():
+        report.checkpoints += 1
+        if hashes_by_seq.get(cp.seq) != cp.hash:
+            report.problems.append((cp.seq, "a signed checkpoint does not match the row at that position"))
+        if public_key is not None:
+            try:
+                public_key.verify(cp.signature, f"kyso-audit:{cp.seq}:{cp.hash}".encode(), ec.ECDSA(hashes.SHA256()))
+            except InvalidSignature:
+                report.problems.append((cp.seq, "a checkpoint's HSM signature is invalid"))
+    report.problems.sort(key=lambda p: (p[0] or 0))
+    return report

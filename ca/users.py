@@ -1,0 +1,135 @@
+"""Users, roles, passwords (argon2), API tokens (stored as SHA-256) and TOTP signing activation."""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from typing import Any
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ca.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from ca.store.models import ApiToken, User
+from ca.timeutil import Clock, utcnow
+
+ROLES = ("admin", "official", "clerk", "auditor")
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+_hasher = PasswordHasher()
+TOKEN_PREFIX = "kyso_"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password_strength(password: str) -> None:
+    if not isinstance(password, str) or len(password) < 8:
+        raise InvalidInput("The password must have at least 8 characters", "Mật khẩu phải có ít nhất 8 ký tự",
+                           code="weak_password")
+
+
+def validate_username(username: str) -> str:
+    if not isinstance(username, str) or not _USERNAME.match(username):
+        raise InvalidInput("A user name has 2–64 characters: lowercase letters, digits, '.', '_' or '-'",
+                           "Tên đăng nhập gồm 2–64 ký tự: chữ thường, chữ số, '.', '_' hoặc '-'",
+                           code="invalid_username")
+    return username
+
+
+def create_user(session: Session, username: str, role: str, password: str, *, full_name: str | None = None,
+                org: str | None = None, totp_secret: str | None = None, clock: Clock = utcnow) -> User:
+    validate_username(username)
+    if role not in ROLES:
+        raise InvalidInput(f"Unknown role {role!r} (use one of {', '.join(ROLES)})",
+                           f"Vai trò không hợp lệ {role!r} (dùng: {', '.join(ROLES)})", code="invalid_role")
+    check_password_strength(password)
+    if totp_secret is not None:
+        totp_secret = totp_secret.replace(" ", "").upper()
+        try:
+            pyotp.TOTP(totp_secret).now()
+            if len(totp_secret) < 16:
+                raise ValueError
+        except Exception:  # noqa: BLE001 - pyotp raises several kinds for bad base32
+            raise InvalidInput("The TOTP secret must be base32 with at least 16 characters",
+                               "Khóa TOTP phải là base32, tối thiểu 16 ký tự", code="invalid_totp_secret") from None
+    if session.execute(select(User.id).where(User.username == username)).first():
+        raise Conflict(f"The user {username!r} already exists", f"Người dùng {username!r} đã tồn tại",
+                       code="user_exists")
+    user = User(username=username, role=role, password_hash=hash_password(password), full_name=full_name,
+                org=org, totp_secret=totp_secret, created_at=clock(), active=True, failed_logins=0)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def get_user(session: Session, username: str) -> User:
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"No user {username!r}", f"Không có người dùng {username!r}", code="user_not_found")
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> User:
+    """Check a password. The same error for an unknown user and a wrong password."""
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    bad = Unauthorized("Wrong user name or password", "Sai tên đăng nhập hoặc mật khẩu", code="bad_credentials")
+    if user is None or not user.active:
+        _hasher.hash("timing-equaliser")
+        raise bad
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        user.failed_logins += 1
+        raise bad from None
+    user.failed_logins = 0
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session: Session, username: str, name: str | None = None, *, clock: Clock = utcnow) -> str:
+    """A new API token for ``username``; returned once, stored only as its SHA-256."""
+    user = get_user(session, username)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, token_hash=_token_hash(token), prefix=token[:12], name=name,
+                         created_at=clock(), revoked=False))
+    session.flush()
+    return token
+
+
+def user_for_token(session: Session, token: str, *, clock: Clock = utcnow) -> User:
+    if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        raise Unauthorized("Invalid API token", "Mã truy cập API không hợp lệ", code="invalid_token")
+    row = session.execute(select(ApiToken).where(ApiToken.token_hash == _token_hash(token))).scalar_one_or_none()
+    if row is None or row.revoked or not row.user.active:
+        raise Unauthorized("Invalid API token", "Mã truy cập API không hợp lệ", code="invalid_token")
+    return row.user
+
+
+def verify_totp(session: Session, user: User, code: Any, *, clock: Clock = utcnow) -> None:
+    """Signing activation: the user's current TOTP code, each code usable once (RFC 6238 §5.2)."""
+    if not user.totp_secret:
+        raise Forbidden("Enrol a TOTP authenticator before signing", "Hãy đăng ký ứng dụng TOTP trước khi ký",
+                        code="totp_not_enrolled")
+    code = str(code or "").strip()
+    if not re.fullmatch(r"\d{6}", code):
+        raise Forbidden("A 6-digit TOTP code is required to sign", "Cần mã TOTP 6 chữ số để ký", code="otp_required")
+    totp = pyotp.TOTP(user.totp_secret)
+    now = clock().timestamp()
+    step_now = int(now // totp.interval)
+    for step in (step_now, step_now - 1, step_now + 1):  # ±30 s clock drift
+        if secrets.compare_digest(totp.generate_otp(step), code):
+            if user.totp_last_step is not None and step <= user.totp_last_step:
+                raise Forbidden("This TOTP code was already used; wait for the next one",
+                                "Mã TOTP này đã được dùng; hãy chờ mã tiếp theo", code="otp_reused")
+            user.totp_last_step = step
+            return
+    raise Forbidden("Wrong TOTP code", "Mã TOTP không đúng", code="otp_invalid")
