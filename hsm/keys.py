@@ -12,6 +12,7 @@ Nothing here can export the private key: ``private_bytes()`` and ``private_numbe
 """
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from pkcs11 import MGF, Mechanism
@@ -43,7 +44,14 @@ _PSS_HASH = {
 }
 
 
+_HASHLIB = {"sha224": "sha224", "sha256": "sha256", "sha384": "sha384", "sha512": "sha512",
+            "sha3-256": "sha3_256", "sha3-384": "sha3_384", "sha3-512": "sha3_512"}
+
+
 def _digest(data: bytes, algorithm: Any) -> tuple[bytes, hashes.HashAlgorithm]:
+    name = _HASHLIB.get(getattr(algorithm, "name", ""))
+    if name is not None and not isinstance(algorithm, Prehashed):
+        return hashlib.new(name, data).digest(), algorithm
     if isinstance(algorithm, Prehashed):
         alg = algorithm._algorithm  # noqa: SLF001 - cryptography exposes no public accessor
         if len(data) != alg.digest_size:

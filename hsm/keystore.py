@@ -113,6 +113,8 @@ class KeyStore:
         self.module = module
         self.token_label = token_label
         self._pin = pin
+        self._pin_digest = hashlib.sha256(pin.encode()).hexdigest() if pin is not None else None
+        self._session_key = (module, token_label)
         self.softhsm_conf = softhsm_conf
 
     def __repr__(self) -> str:  # never shows the PIN
@@ -137,8 +139,8 @@ class KeyStore:
     def _state(self) -> _SessionState:
         if self._pin is None:
             raise errors.PinMissing()
-        pin_digest = hashlib.sha256(self._pin.encode()).hexdigest()
-        key = (self.module, self.token_label)
+        pin_digest = self._pin_digest
+        key = self._session_key
         state = _SESSIONS.get(key)
         if state is not None:
             # PKCS#11 login is per application: a session already logged in would accept any PIN
@@ -323,6 +325,17 @@ class KeyStore:
 
     def sign_raw(self, label: str, data: bytes, mechanism: Mechanism, param: Any = None) -> bytes:
         """One C_Sign with the private key ``label``. Used by the key objects in :mod:`hsm.keys`."""
+        # Hot path: session open, PIN matches, key handle cached -> one C_Sign under the lock.
+        with _P11_LOCK:
+            state = _SESSIONS.get(self._session_key)
+            if state is not None and state.pin_digest == self._pin_digest:
+                key = state.keys.get(label)
+                if key is not None:
+                    try:
+                        return key.sign(data, mechanism=mechanism, mechanism_param=param)
+                    except p11x.PKCS11Error:
+                        pass  # fall through to the general path, which reopens or translates
+
         def run(st: _SessionState) -> bytes:
             key = self._find_private(st, label)
             return key.sign(data, mechanism=mechanism, mechanism_param=param)
