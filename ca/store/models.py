@@ -121,6 +121,8 @@ class Revocation(Base):
     changed_at_crl: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     released: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)  # certificateHold lifted
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    # the pre-encoded DER of this row's CRL entry (serial, date, reason, invalidity): CRLs are concatenations
+    entry_der: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     certificate: Mapped[Certificate] = relationship(back_populates="revocation", foreign_keys=[certificate_id])
 
