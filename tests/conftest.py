@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from tests.support import ADMIN_PASSWORD, LiveServer, clean_env
+from tests.pg import pg_instance, postgres_server, postgres_url  # noqa: F401 - PostgreSQL fixtures
 
 _counter = itertools.count(1)
 

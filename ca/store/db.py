@@ -28,6 +28,10 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def _unicode_lower(value):  # noqa: ANN001, ANN202 - SQLite user function
+    return value.lower() if isinstance(value, str) else value
+
+
 def _sqlite_setup(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn, _record):  # noqa: ANN001
@@ -38,6 +42,8 @@ def _sqlite_setup(engine: Engine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
+        # SQLite's lower() folds ASCII only ("Đà Nẵng" stayed "Đà nẵng"); PostgreSQL folds Unicode. Same answer on both:
+        dbapi_conn.create_function("lower", 1, _unicode_lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _begin(conn):  # noqa: ANN001
