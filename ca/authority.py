@@ -244,7 +244,7 @@ class Authority:
         """Issue an end-entity certificate from a CSR (proof of possession checked) or with a key generated
         in the HSM. The subject is the approved JSON subject, never copied from the CSR."""
         prof = self.profiles.end_entity_profile(profile)
-        subj = names.normalise_subject(subject, list(prof.allowed_subject), list(prof.required_subject))
+        subj = names.for_profile(subject, prof)
         if (csr is None) == (keygen is None):
             raise InvalidInput("Give either a CSR or a key-generation request, not both",
                                "Cần cung cấp CSR hoặc yêu cầu sinh khóa (chỉ một trong hai)", code="csr_or_keygen")

@@ -55,6 +55,41 @@ def check_public_key(public_key: Any, profiles: ProfileSet) -> str:
                   "Loại khóa không được phép (RSA ≥ 2048 hoặc EC P-256/P-384)")
 
 
+# ETSI EN 319 412-1 §5.1: the semantics of serialNumber (natural person) / organizationIdentifier (legal
+# person), stated in a qcStatements extension (RFC 3739 id-qcs-pkixQCSyntax-v2 with SemanticsInformation).
+_QC_SYNTAX_V2 = "1.3.6.1.5.5.7.11.2"
+_SEMANTICS = {"natural": "0.4.0.194121.1.1", "legal": "0.4.0.194121.1.2"}
+_QC_STATEMENTS = ObjectIdentifier("1.3.6.1.5.5.7.1.3")
+
+
+def _encode_oid(dotted: str) -> bytes:
+    parts = [int(p) for p in dotted.split(".")]
+    body = bytearray()
+    for n in [parts[0] * 40 + parts[1], *parts[2:]]:
+        chunk = [n & 0x7F]
+        n >>= 7
+        while n:
+            chunk.append(0x80 | (n & 0x7F))
+            n >>= 7
+        body.extend(reversed(chunk))
+    return _tlv(0x06, bytes(body))
+
+
+def _tlv(tag: int, body: bytes) -> bytes:
+    n = len(body)
+    if n < 0x80:
+        return bytes([tag, n]) + body
+    length = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(length)]) + length + body
+
+
+def qc_semantics_extension(kind: str) -> x509.UnrecognizedExtension:
+    """qcStatements { QCStatement { id-qcs-pkixQCSyntax-v2, SemanticsInformation { semanticsId } } }."""
+    semantics = _tlv(0x30, _encode_oid(_SEMANTICS[kind]))
+    statement = _tlv(0x30, _encode_oid(_QC_SYNTAX_V2) + semantics)
+    return x509.UnrecognizedExtension(_QC_STATEMENTS, _tlv(0x30, statement))
+
+
 def build_certificate(
     *,
     profile: Profile,
@@ -118,6 +153,8 @@ def build_certificate(
         b = b.add_extension(x509.AuthorityInformationAccess(access), critical=False)
     if profile.ocsp_nocheck:
         b = b.add_extension(x509.OCSPNoCheck(), critical=False)
+    if profile.qc_semantics:
+        b = b.add_extension(qc_semantics_extension(profile.qc_semantics), critical=False)
     if email:
         b = b.add_extension(x509.SubjectAlternativeName([x509.RFC822Name(email)]), critical=False)
     signing_key = issuer_key

@@ -3,6 +3,10 @@
 Order of RDNs follows Vietnamese CA practice (REFERENCE.md): C, ST, L, O, OU…, T (title), CN, UID…
 Identifiers go in UID (0.9.2342.19200300.100.1.1) with a prefix: CCCD:<12 digits>, CMND:<9 or 12 digits>,
 MST:<10 digits>[-<3 digits>], MNS:<7 digits>. Email goes in subjectAltName (rfc822Name), not the subject.
+
+ETSI EN 319 412 attributes are *derived* by the profile (``subject_derived`` in profiles.json), never typed
+in: a natural person gets surname/givenName (split from CN unless given) and serialNumber with semantics
+(e.g. ``PNOVN-<CCCD>``); a legal person gets organizationIdentifier (e.g. ``VATVN-<MST>``). See docs/ca.md.
 """
 from __future__ import annotations
 
@@ -23,19 +27,27 @@ UID_PATTERNS = {
 }
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 # RFC 5280 upper bounds
-_MAX = {"CN": 64, "O": 64, "OU": 64, "L": 128, "ST": 128, "title": 64}
+_MAX = {"CN": 64, "O": 64, "OU": 64, "L": 128, "ST": 128, "title": 64, "givenName": 64, "surname": 64,
+        "serialNumber": 64, "organizationIdentifier": 64}
 _OIDS = {
     "C": NameOID.COUNTRY_NAME,
     "ST": NameOID.STATE_OR_PROVINCE_NAME,
     "L": NameOID.LOCALITY_NAME,
     "O": NameOID.ORGANIZATION_NAME,
     "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
+    "organizationIdentifier": NameOID.ORGANIZATION_IDENTIFIER,
     "title": NameOID.TITLE,
+    "surname": NameOID.SURNAME,
+    "givenName": NameOID.GIVEN_NAME,
+    "serialNumber": NameOID.SERIAL_NUMBER,
     "CN": NameOID.COMMON_NAME,
     "uid": NameOID.USER_ID,
 }
-ORDER = ("C", "ST", "L", "O", "OU", "title", "CN", "uid")
-KNOWN = set(ORDER) | {"email"}
+ORDER = ("C", "ST", "L", "O", "OU", "organizationIdentifier", "title", "surname", "givenName", "serialNumber", "CN",
+         "uid")
+# attributes a request may carry; serialNumber and organizationIdentifier are derived by the profile only
+KNOWN = (set(ORDER) - {"serialNumber", "organizationIdentifier"}) | {"email"}
+DERIVED = ("serialNumber", "organizationIdentifier")
 
 
 def _clean(field: str, value: Any) -> str:
@@ -120,6 +132,49 @@ def normalise_subject(subject: Any, allowed: list[str], required: list[str]) -> 
     return out
 
 
+def derive(subject: dict[str, Any], rules: dict[str, Any]) -> dict[str, Any]:
+    """Add the attributes a profile derives (``subject_derived`` in profiles.json) to a normalised subject.
+
+    * ``person_name``: surname = the first word of CN (họ), givenName = the rest (tên đệm + tên), unless the
+      request gave them;
+    * ``serialNumber`` / ``organizationIdentifier``: ``{"CCCD": "PNOVN-", …}`` — the first UID prefix present,
+      in that order, gives the value ``<semantics prefix><identifier>`` (ETSI EN 319 412-1 §5.1.3/§5.1.4).
+    """
+    out = dict(subject)
+    if rules.get("person_name") and "CN" in out and "surname" not in out and "givenName" not in out:
+        words = out["CN"].split()
+        if len(words) > 1:
+            out["surname"], out["givenName"] = words[0], " ".join(words[1:])
+        else:
+            out["givenName"] = out["CN"]
+    uids = {}
+    for uid in out.get("uid", []):
+        prefix, _, rest = uid.partition(":")
+        uids.setdefault(prefix, rest)
+    for attr in DERIVED:
+        mapping = rules.get(attr) or {}
+        for scheme, semantics in mapping.items():
+            if scheme in uids:
+                out[attr] = _clean(attr, semantics + uids[scheme])
+                break
+    return out
+
+
+def for_profile(subject: Any, profile: Any) -> dict[str, Any]:
+    """Validate a request's subject against a profile and add what the profile derives."""
+    out = normalise_subject(subject, list(profile.allowed_subject), [])
+    out = derive(out, profile.subject_derived)
+    missing = [k for k in profile.required_subject if k not in out]
+    if missing:
+        hints = []
+        for attr in missing:
+            schemes = list((profile.subject_derived.get(attr) or {}).keys())
+            hints.append(f"{attr} (from uid {' or '.join(s + ':…' for s in schemes)})" if schemes else attr)
+        raise InvalidSubject(f"Missing subject attributes: {', '.join(hints)}",
+                             f"Thiếu thuộc tính chủ thể: {', '.join(hints)}")
+    return out
+
+
 def to_name(subject: dict[str, Any]) -> x509.Name:
     rdns = []
     for key in ORDER:
@@ -150,7 +205,8 @@ def from_name(name: x509.Name) -> dict[str, Any]:
 
 def display(subject: dict[str, Any]) -> str:
     """People-facing order, as Vietnamese CAs print it: C=…, ST=…, L=…, O=…, OU=…, T=…, CN=…, UID=…"""
-    labels = {"title": "T", "uid": "UID"}
+    labels = {"title": "T", "uid": "UID", "surname": "SN", "givenName": "GN", "serialNumber": "SERIALNUMBER",
+              "organizationIdentifier": "organizationIdentifier"}
     parts = []
     for key in ORDER:
         value = subject.get(key)

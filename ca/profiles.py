@@ -36,6 +36,10 @@ class Profile:
     ocsp: bool = False
     policies: bool = False
     freshest_crl: str | bool = False
+    # ETSI EN 319 412 subject attributes derived from the request (see ca/names.py derive())
+    subject_derived: dict[str, Any] = field(default_factory=dict)
+    # "natural" | "legal": state the identifier semantics in qcStatements (ETSI EN 319 412-1 §5.1)
+    qc_semantics: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
