@@ -208,3 +208,42 @@ def pg_instance(settings, instance, postgres_url):  # noqa: ANN001, ANN201
         after_init(inst)
     yield inst
     inst.store.dispose()
+
+
+class Cluster:
+    """Several ``kyso serve`` nodes (separate gunicorn masters on their own ports) over ONE PostgreSQL database
+    and ONE token: the same ``KYSO_HOME`` (SoftHSM config, token directory, PIN file, secret key), as nodes
+    behind a load balancer share a network HSM and a database. ``env`` must point at an initialised CA."""
+
+    def __init__(self, env: dict[str, str], nodes: int = 2, workers: int = 2, threads: int = 4):
+        from tests.support import LiveServer
+
+        self.env = env
+        self.nodes: list[LiveServer] = []
+        try:
+            for _ in range(nodes):
+                self.nodes.append(LiveServer(env, workers=workers, threads=threads))
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def urls(self) -> list[str]:
+        return [n.url for n in self.nodes]
+
+    def worker_pids(self) -> dict[str, list[int]]:
+        return {n.url: n.worker_pids() for n in self.nodes}
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+def init_home(home: Path, database_url: str, *, admin_password: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """``kyso init`` of a fresh instance in ``home`` whose database is ``database_url``; returns its environment."""
+    from tests.support import clean_env, run_kyso
+
+    env = clean_env(KYSO_HOME=str(home), KYSO_DATABASE_URL=database_url, **(extra or {}))
+    run_kyso("init", "--org", "Bộ Công an", "--province", "Hà Nội", "--admin-password", admin_password,
+             env=env, check=True, timeout=300)
+    return env
