@@ -40,5 +40,8 @@ def run(*, host: str = "127.0.0.1", port: int = 8080, workers: int = 2, threads:
         "loglevel": "info",
         "limit_request_line": 8190,
         "on_starting": on_starting,
+        # gunicorn ≥ 23's control socket lives at one fixed path per user; several kyso nodes on one host would
+        # fight over it, and kyso does not use it.
+        "control_socket_disable": True,
     }
     KysoServer(options).run()
