@@ -153,3 +153,14 @@ def signed(tbs: bytes, key: object, alg_id: bytes | None = None) -> bytes:
     """SEQUENCE { tbs, signatureAlgorithm, signature BIT STRING } (certificates, CRLs)."""
     alg_id = alg_id or signature_algorithm(key)
     return seq(tbs, alg_id, bits(sign(key, tbs)))
+
+
+def public_key_bits(public_key: object) -> bytes:
+    """The subjectPublicKey BIT STRING's bytes (what OCSP CertID and SKI methods hash)."""
+    from cryptography.hazmat.primitives import serialization
+
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        return public_key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    raise TypeError(f"unsupported public key {type(public_key).__name__}")
