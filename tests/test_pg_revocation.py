@@ -114,3 +114,44 @@ def test_concurrent_crl_issuance_never_repeats_a_number(db_instance) -> None:  #
     # stored in commit order: the numbers only go up
     assert stored == sorted(stored) and len(set(stored)) == len(stored)
     assert _number(_crl(inst)) >= max(numbers)
+
+
+def _ocsp_request(inst: Any, serial: str, nonce: bool) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509 import ocsp
+
+    cert = x509.load_der_x509_certificate(inst.authority.get(serial).der)
+    builder = ocsp.OCSPRequestBuilder().add_certificate(cert, inst.authority.ca_cert("issuing"), hashes.SHA256())
+    if nonce:
+        import os
+
+        builder = builder.add_extension(x509.OCSPNonce(os.urandom(16)), critical=False)
+    return builder.build().public_bytes(serialization.Encoding.DER)
+
+
+def _ocsp_status(inst: Any, serial: str, nonce: bool = False) -> Any:
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509 import ocsp as x509_ocsp
+
+    from ca import ocsp
+
+    resp = x509_ocsp.load_der_ocsp_response(ocsp.respond(inst.authority, _ocsp_request(inst, serial, nonce)))
+    assert resp.response_status == x509_ocsp.OCSPResponseStatus.SUCCESSFUL
+    responder = inst.authority.ca_cert("ocsp")
+    responder.public_key().verify(resp.signature, resp.tbs_response_bytes,
+                                  ec.ECDSA(resp.signature_hash_algorithm))
+    assert resp.serial_number == int(serial, 16)
+    return resp.certificate_status
+
+
+def test_ocsp_answers_revoked_right_after_the_revocation_commits(db_instance) -> None:  # noqa: ANN001
+    from cryptography.x509.ocsp import OCSPCertStatus
+
+    inst = db_instance
+    serial = _issue(inst, "Lê Thị Đà Nẵng")
+    # the nonce-less answer is cached per process: ask twice so the cache is warm before the revocation
+    assert _ocsp_status(inst, serial) == OCSPCertStatus.GOOD
+    assert _ocsp_status(inst, serial) == OCSPCertStatus.GOOD
+    revocation.revoke(inst.authority, serial, "privilegeWithdrawn", actor="admin")
+    assert _ocsp_status(inst, serial) == OCSPCertStatus.REVOKED
+    assert _ocsp_status(inst, serial, nonce=True) == OCSPCertStatus.REVOKED
