@@ -1,0 +1,125 @@
+"""Trust for verification: kyso's own CA certificates plus the roots an operator adds (``KYSO_EXTRA_ROOTS``,
+PEM or DER files, e.g. the national root), and a validation context per verification.
+
+A :class:`TrustSet` is built once per process and reused; ``context()`` makes the (cheap, stateful) pyHanko
+``ValidationContext`` each verification needs. Embedded CRLs/OCSP responses *about kyso's own certificates*
+are never handed to pyHanko: kyso's revocation records answer for those (see :mod:`signer.registry`), so a
+document carrying a 100,000-entry kyso CRL costs no CRL parsing here.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from asn1crypto import crl as asn1_crl
+from asn1crypto import ocsp as asn1_ocsp
+from asn1crypto import pem
+from asn1crypto import x509 as asn1_x509
+from pyhanko_certvalidator import ValidationContext
+
+from ca.errors import InvalidInput
+
+
+class BadTrustRoot(InvalidInput):
+    code = "bad_trust_root"
+    vi = "Không đọc được chứng thư gốc bổ sung (KYSO_EXTRA_ROOTS)."
+    en = "An extra trust root (KYSO_EXTRA_ROOTS) cannot be read."
+
+
+def load_certificates(path: Path) -> list[asn1_x509.Certificate]:
+    """Every certificate in a PEM (one or more blocks) or DER file."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise BadTrustRoot(f"Extra trust root {path} cannot be read: {exc.strerror}",
+                           f"Không đọc được chứng thư gốc bổ sung {path}: {exc.strerror}") from None
+    try:
+        if pem.detect(data):
+            certs = [asn1_x509.Certificate.load(der) for kind, _h, der in pem.unarmor(data, multiple=True)
+                     if kind == "CERTIFICATE"]
+        else:
+            certs = [asn1_x509.Certificate.load(data)]
+        for c in certs:
+            c.native  # noqa: B018 - parse fully now, not in the middle of a verification
+    except (ValueError, TypeError) as exc:
+        raise BadTrustRoot(f"Extra trust root {path} is not a PEM or DER certificate ({exc})",
+                           f"Chứng thư gốc bổ sung {path} không phải chứng thư PEM hoặc DER") from None
+    if not certs:
+        raise BadTrustRoot(f"Extra trust root {path} holds no certificate",
+                           f"Tệp chứng thư gốc bổ sung {path} không chứa chứng thư nào")
+    return certs
+
+
+@dataclass
+class TrustSet:
+    """kyso's CA certificates by role, and every trust anchor (kyso's root first, then extra roots)."""
+
+    kyso: dict[str, asn1_x509.Certificate]
+    extra_roots: list[asn1_x509.Certificate] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.anchors = [self.kyso["root"], *self.extra_roots]
+        self.intermediates = [c for role, c in self.kyso.items() if role != "root"]
+        self._kyso_names = {c.subject.dump() for role, c in self.kyso.items() if role in ("root", "issuing")}
+        self._kyso_fps = {hashlib.sha256(c.dump()).digest(): role for role, c in self.kyso.items()}
+
+    @classmethod
+    def from_authority(cls, authority: Any, extra_roots: Iterable[Path] = ()) -> "TrustSet":
+        from cryptography.hazmat.primitives import serialization
+
+        kyso = {}
+        for role in ("root", "issuing", "ocsp", "tsa"):
+            der = authority.ca_cert(role).public_bytes(serialization.Encoding.DER)
+            kyso[role] = asn1_x509.Certificate.load(der)
+        extra = [c for p in extra_roots for c in load_certificates(p)]
+        return cls(kyso, extra)
+
+    def is_kyso_root(self, cert: asn1_x509.Certificate) -> bool:
+        return self._kyso_fps.get(hashlib.sha256(cert.dump()).digest()) == "root"
+
+    def kyso_role(self, cert: asn1_x509.Certificate) -> str | None:
+        return self._kyso_fps.get(hashlib.sha256(cert.dump()).digest())
+
+    def issued_by_kyso(self, issuer_name_der: bytes) -> bool:
+        return issuer_name_der in self._kyso_names
+
+    def foreign_revinfo(self, crls: Iterable[asn1_crl.CertificateList],
+                        ocsps: Iterable[asn1_ocsp.OCSPResponse]) -> tuple[list, list]:
+        """Embedded revocation data that is *not* about kyso's certificates (those come from kyso's records).
+        Reading a CRL's issuer does not parse its entries (asn1crypto parses lazily)."""
+        foreign_crls = []
+        for c in crls:
+            try:
+                issuer = c["tbs_cert_list"]["issuer"].dump()
+            except (ValueError, TypeError, KeyError):
+                continue
+            if not self.issued_by_kyso(issuer):
+                foreign_crls.append(c)
+        foreign_ocsps = []
+        for o in ocsps:
+            try:
+                basic = o["response_bytes"]["response"].parsed
+                certs = basic["certs"]
+                responder_kyso = any(self.kyso_role(c) == "ocsp" for c in certs) if certs else False
+            except (ValueError, TypeError, KeyError, AttributeError):
+                continue
+            if not responder_kyso:
+                foreign_ocsps.append(o)
+        return foreign_crls, foreign_ocsps
+
+    def context(self, moment: dt.datetime, *, crls: list | None = None, ocsps: list | None = None,
+                other_certs: Iterable[asn1_x509.Certificate] = (), fetch: bool = False) -> ValidationContext:
+        """A fresh validation context at ``moment`` (soft-fail revocation: a missing CRL/OCSP is decided
+        by kyso's own rules afterwards, a revoked status found in embedded data still counts)."""
+        kwargs: dict[str, Any] = dict(trust_roots=list(self.anchors),
+                                      other_certs=[*self.intermediates, *other_certs],
+                                      crls=crls or [], ocsps=ocsps or [], revocation_mode="soft-fail")
+        if fetch:
+            # pyHanko cannot fetch and validate at a fixed moment at the same time
+            kwargs["allow_fetching"] = True
+        else:
+            kwargs["moment"] = moment
+        return ValidationContext(**kwargs)
