@@ -1,0 +1,206 @@
+"""Account services behind the pages: log in, users and roles, TOTP enrolment, signature image, API tokens.
+
+Each state change runs in one ``store.write()`` transaction together with its audit record; views call these
+functions and only parse and serialise. Functions return plain dicts, never ORM rows.
+"""
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import pyotp
+from sqlalchemy import func, select
+
+from ca import users as ca_users
+from ca.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from ca.store.models import ApiToken, User
+
+SIGNATURE_IMAGE_MAX = 512 * 1024
+SIGNATURE_IMAGE_MAX_SIDE = 2000
+
+
+def _user_dict(u: User) -> dict[str, Any]:
+    return {"id": u.id, "username": u.username, "full_name": u.full_name, "org": u.org, "role": u.role,
+            "active": u.active, "totp": bool(u.totp_secret), "signature_image": u.signature_image is not None,
+            "created_at": u.created_at}
+
+
+def login(inst: Any, username: str, password: str, *, address: str | None = None) -> dict[str, Any]:
+    """Check the password; success and failure are both audited (and committed)."""
+    username = (username or "").strip().lower()
+    if not username or not password:
+        raise Unauthorized("Wrong user name or password", "Sai tên đăng nhập hoặc mật khẩu", code="bad_credentials")
+    ca_login = getattr(ca_users, "login", None)
+    if ca_login is not None:  # the CA's own audited login, when it exists
+        with inst.store.write() as s:
+            return _user_dict(ca_login(s, username, password, inst.authority))
+    failure: Exception | None = None
+    with inst.store.write() as s:
+        try:
+            user = ca_users.authenticate(s, username, password)
+        except Unauthorized as exc:
+            failure = exc
+            inst.authority.record(s, username[:64], "auth.login_failed", username[:200], {"address": address})
+        else:
+            inst.authority.record(s, user.username, "auth.login", user.username, {"address": address})
+            out = _user_dict(user)
+    if failure is not None:
+        raise failure
+    return out
+
+
+def record(inst: Any, actor: str, action: str, target: str | None = None, details: dict | None = None) -> None:
+    with inst.store.write() as s:
+        inst.authority.record(s, actor, action, target, details or {})
+
+
+def get(inst: Any, username: str) -> dict[str, Any]:
+    with inst.store.read() as s:
+        return _user_dict(ca_users.get_user(s, username))
+
+
+def list_users(inst: Any) -> list[dict[str, Any]]:
+    with inst.store.read() as s:
+        return [_user_dict(u) for u in s.execute(select(User).order_by(User.username)).scalars()]
+
+
+def create_user(inst: Any, actor: str, *, username: str, role: str, password: str, full_name: str | None,
+                org: str | None) -> dict[str, Any]:
+    with inst.store.write() as s:
+        user = ca_users.create_user(s, (username or "").strip(), role, password, full_name=full_name or None,
+                                    org=org or None, clock=inst.authority.clock)
+        inst.authority.record(s, actor, "user.add", user.username, {"role": role})
+        return _user_dict(user)
+
+
+def update_user(inst: Any, actor: str, username: str, *, role: str, active: bool) -> dict[str, Any]:
+    if role not in ca_users.ROLES:
+        raise InvalidInput(f"Unknown role {role!r}", f"Vai trò không hợp lệ {role!r}", code="invalid_role")
+    with inst.store.write() as s:
+        user = ca_users.get_user(s, username)
+        if user.username == actor and (role != "admin" or not active):
+            raise Forbidden("You cannot remove your own administrator rights",
+                            "Bạn không thể tự bỏ quyền quản trị của mình", code="self_demotion")
+        if user.role == "admin" and (role != "admin" or not active):
+            admins = s.execute(select(func.count()).select_from(User)
+                               .where(User.role == "admin", User.active.is_(True))).scalar_one()
+            if admins <= 1:
+                raise Forbidden("The last administrator must stay", "Phải còn ít nhất một quản trị viên",
+                                code="last_admin")
+        changes = {}
+        if user.role != role:
+            changes["role"] = [user.role, role]
+            user.role = role
+        if user.active != active:
+            changes["active"] = [user.active, active]
+            user.active = active
+        if changes:
+            inst.authority.record(s, actor, "user.update", user.username, changes)
+        return _user_dict(user)
+
+
+def set_password(inst: Any, actor: str, username: str, password: str) -> None:
+    ca_users.check_password_strength(password)
+    with inst.store.write() as s:
+        user = ca_users.get_user(s, username)
+        user.password_hash = ca_users.hash_password(password)
+        inst.authority.record(s, actor, "user.password", user.username, {})
+
+
+# -- TOTP enrolment ------------------------------------------------------------------------------------
+def new_totp_secret() -> str:
+    return pyotp.random_base32(32)
+
+
+def totp_uri(secret: str, username: str, issuer: str = "kyso") -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=issuer)
+
+
+def qr_png(text: str) -> bytes:
+    import qrcode
+
+    img = qrcode.make(text, box_size=6, border=2)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def enrol_totp(inst: Any, username: str, secret: str, code: str, password: str) -> None:
+    """Store ``secret`` once the user proves both their password and a code of the new authenticator."""
+    code = (code or "").strip().replace(" ", "")
+    if not re.fullmatch(r"\d{6}", code) or not pyotp.TOTP(secret).verify(code, valid_window=1):
+        raise InvalidInput("The code does not match the new authenticator", "Mã không khớp với ứng dụng vừa thêm",
+                           code="otp_invalid")
+    with inst.store.write() as s:
+        ca_users.authenticate(s, username, password)
+        user = ca_users.get_user(s, username)
+        user.totp_secret = secret
+        user.totp_last_step = None
+        inst.authority.record(s, username, "user.totp_enrol", username, {})
+
+
+# -- signature image -----------------------------------------------------------------------------------
+def check_png(data: bytes) -> tuple[int, int]:
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise InvalidInput("Choose a PNG file", "Hãy chọn một tệp PNG", code="image_missing")
+    if len(data) > SIGNATURE_IMAGE_MAX:
+        raise InvalidInput("The image is larger than 512 KB", "Ảnh lớn hơn 512 KB", code="image_too_large")
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise InvalidInput("The signature image must be a PNG", "Ảnh chữ ký phải là tệp PNG", code="image_not_png")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.verify()
+        with Image.open(io.BytesIO(data)) as img:
+            size = img.size
+            img.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise InvalidInput("The PNG file is damaged", "Tệp PNG bị hỏng", code="image_invalid") from None
+    if max(size) > SIGNATURE_IMAGE_MAX_SIDE or min(size) < 8:
+        raise InvalidInput("The image must be between 8 and 2000 pixels on each side",
+                           "Ảnh phải có mỗi cạnh từ 8 đến 2000 điểm ảnh", code="image_size")
+    return size
+
+
+def set_signature_image(inst: Any, username: str, data: bytes) -> None:
+    width, height = check_png(data)
+    with inst.store.write() as s:
+        user = ca_users.get_user(s, username)
+        user.signature_image = data
+        inst.authority.record(s, username, "user.signature_image", username,
+                              {"bytes": len(data), "width": width, "height": height})
+
+
+def signature_image(inst: Any, username: str) -> bytes | None:
+    with inst.store.read() as s:
+        return ca_users.get_user(s, username).signature_image
+
+
+# -- API tokens ----------------------------------------------------------------------------------------
+def list_tokens(inst: Any, username: str) -> list[dict[str, Any]]:
+    with inst.store.read() as s:
+        user = ca_users.get_user(s, username)
+        rows = s.execute(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())).scalars()
+        return [{"id": t.id, "prefix": t.prefix, "name": t.name, "created_at": t.created_at,
+                 "last_used_at": t.last_used_at, "revoked": t.revoked} for t in rows]
+
+
+def create_token(inst: Any, username: str, name: str | None) -> str:
+    name = (name or "").strip()[:100] or None
+    with inst.store.write() as s:
+        token = ca_users.create_token(s, username, name, clock=inst.authority.clock)
+        inst.authority.record(s, username, "token.create", username, {"prefix": token[:12], "name": name})
+    return token
+
+
+def revoke_token(inst: Any, username: str, token_id: int) -> None:
+    with inst.store.write() as s:
+        user = ca_users.get_user(s, username)
+        row = s.get(ApiToken, token_id)
+        if row is None or row.user_id != user.id:
+            raise NotFound("No such API token", "Không có mã truy cập này", code="token_not_found")
+        if not row.revoked:
+            row.revoked = True
+            inst.authority.record(s, username, "token.revoke", username, {"prefix": row.prefix})
