@@ -163,3 +163,12 @@ def _respond(authority: Any, items: list, nonce: bytes | None) -> bytes:
                 responder.cache.clear()
             responder.cache[key] = (response, produced + responder.validity / 2)
     return response
+
+
+def is_successful(response_der: bytes) -> bool:
+    """Whether an OCSPResponse made here carries status successful(0) (e.g. to allow HTTP caching)."""
+    if len(response_der) < 5 or response_der[0] != 0x30:
+        return False
+    first = response_der[1]
+    offset = 2 + (first & 0x7F if first & 0x80 else 0)
+    return response_der[offset:offset + 3] == b"\x0a\x01\x00"

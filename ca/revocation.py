@@ -85,9 +85,11 @@ def _find(s: Any, serial: str) -> Certificate:
     return row
 
 
-def revoke(authority: Any, serial_hex: str, reason: str, *, invalidity_date: Any = None, actor: str) -> dict:
+def revoke(authority: Any, serial_hex: str, reason: str, *, invalidity_date: Any = None, actor: str,
+           publish: bool = True) -> dict:
     """Revoke a certificate issued here. A held certificate (certificateHold) may be revoked for good with
-    another reason; anything else already revoked is a conflict."""
+    another reason; anything else already revoked is a conflict. ``publish=False`` (batch revocations) leaves
+    the CRLs to the caller's ``crl.publish_all`` (or to the next request: serving re-issues when stale)."""
     serial = normalise_serial(serial_hex)
     reason = _check_reason(reason)
     now = authority.clock().replace(microsecond=0)
@@ -130,11 +132,11 @@ def revoke(authority: Any, serial_hex: str, reason: str, *, invalidity_date: Any
         authority.record(s, actor, "cert.revoke", serial, details)
     out = {"status": "revoked", "serial": serial, "revoked_at": iso_utc(revoked_at), "reason": reason,
            "invalidity_date": iso_utc(invalidity)}
-    out["crl_number"] = _reissue(authority, role)
+    out["crl_number"] = _reissue(authority, role) if publish else None
     return out
 
 
-def release_hold(authority: Any, serial_hex: str, *, actor: str) -> dict:
+def release_hold(authority: Any, serial_hex: str, *, actor: str, publish: bool = True) -> dict:
     """Lift a certificateHold: the certificate is valid again; the next delta CRL says removeFromCRL."""
     serial = normalise_serial(serial_hex)
     with authority.store.read() as s:
@@ -155,7 +157,7 @@ def release_hold(authority: Any, serial_hex: str, *, actor: str) -> dict:
         rev.released, rev.changed_at_crl, rev.updated_at = True, current_number, now
         cert.revoked = False
         authority.record(s, actor, "cert.release_hold", serial, {"held_since": iso_utc(rev.revoked_at)})
-    return {"status": "valid", "serial": serial, "released_at": iso_utc(now), "crl_number": _reissue(authority, role)}
+    return {"status": "valid", "serial": serial, "released_at": iso_utc(now), "crl_number": _reissue(authority, role) if publish else None}
 
 
 def _reissue(authority: Any, role: str) -> int | None:

@@ -1,0 +1,115 @@
+"""Public status endpoints (CRLs, OCSP, TSA) and the revocation API. Thin views: parse → ca service → bytes.
+
+* ``GET /pki/issuing.crl``, ``/pki/root.crl``, ``/pki/issuing-delta.crl`` — DER, ``application/pkix-crl``, with
+  ETag / Last-Modified (304 on If-None-Match / If-Modified-Since) and caching until the CRL's nextUpdate.
+* ``POST /ocsp`` (``application/ocsp-request``) and ``GET /ocsp/<base64>`` — RFC 6960; always 200 with an
+  OCSPResponse (error statuses are OCSP statuses, as the RFC wants).
+* ``POST /tsa`` (``application/timestamp-query``) — RFC 3161; always 200 with a TimeStampResp.
+* ``POST /api/v1/certificates/<serial>/revoke`` and ``…/release-hold`` (admin).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from ca import crl, ocsp, revocation, tsa
+from web.auth import actor, api_roles, instance, public
+
+bp = Blueprint("pki_status", __name__)
+
+_MAX_BODY = 64 * 1024
+
+
+def _crl_response(role: str, delta: bool) -> Response:
+    auth = instance().authority
+    published = crl.current(auth, role, delta)
+    resp = Response(published.der, mimetype="application/pkix-crl")
+    resp.set_etag(published.etag.strip('"'))
+    resp.last_modified = published.this_update
+    remaining = int((published.next_update - auth.clock()).total_seconds())
+    resp.cache_control.public = True
+    resp.cache_control.max_age = max(0, min(remaining, 3600))
+    resp.headers["Content-Disposition"] = f"inline; filename={published.file_name}"
+    return resp.make_conditional(request)
+
+
+@bp.get("/pki/issuing.crl")
+@public
+def issuing_crl() -> Any:
+    return _crl_response("issuing", False)
+
+
+@bp.get("/pki/issuing-delta.crl")
+@public
+def issuing_delta_crl() -> Any:
+    return _crl_response("issuing", True)
+
+
+@bp.get("/pki/root.crl")
+@public
+def root_crl() -> Any:
+    return _crl_response("root", False)
+
+
+def _body() -> bytes:
+    if (request.content_length or 0) > _MAX_BODY:
+        return b""  # answered as malformed by the service; never read a huge body
+    return request.get_data(cache=False)
+
+
+def _ocsp_reply(der_bytes: bytes, cacheable: bool) -> Response:
+    resp = Response(der_bytes, mimetype="application/ocsp-response")
+    if cacheable and ocsp.is_successful(der_bytes):
+        resp.cache_control.public = True
+        resp.cache_control.max_age = instance().settings.ocsp_validity_minutes * 30
+    else:
+        resp.cache_control.no_store = True
+    return resp
+
+
+@bp.post("/ocsp")
+@public
+def ocsp_post() -> Any:
+    return _ocsp_reply(ocsp.respond(instance().authority, _body()), cacheable=False)
+
+
+@bp.get("/ocsp/<path:encoded>")
+@public
+def ocsp_get(encoded: str) -> Any:
+    try:
+        data = base64.b64decode(encoded.replace(" ", "+"), validate=True)
+    except (binascii.Error, ValueError):
+        data = b""
+    return _ocsp_reply(ocsp.respond(instance().authority, data), cacheable=True)
+
+
+@bp.post("/tsa")
+@public
+def tsa_post() -> Any:
+    resp = Response(tsa.respond(instance().authority, _body()), mimetype="application/timestamp-reply")
+    resp.cache_control.no_store = True
+    return resp
+
+
+@bp.post("/api/v1/certificates/<serial>/revoke")
+@api_roles("admin")
+def revoke_certificate(serial: str) -> Any:
+    from web.api import json_body
+
+    data = json_body()
+    out = revocation.revoke(instance().authority, serial, data.get("reason", "unspecified"),
+                            invalidity_date=data.get("invalidity_date"), actor=actor())
+    return jsonify(out)
+
+
+@bp.post("/api/v1/certificates/<serial>/release-hold")
+@api_roles("admin")
+def release_hold(serial: str) -> Any:
+    return jsonify(revocation.release_hold(instance().authority, serial, actor=actor()))
+
+
+def init_app(app: Any) -> None:
+    app.register_blueprint(bp)
