@@ -5,6 +5,7 @@ objects; every state change is written (and audited) in one database transaction
 """
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import secrets
@@ -14,19 +15,23 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm as CryptoUnsupported
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from ca import audit, names
-from ca.certbuilder import build_certificate, check_public_key, new_serial, serial_hex
+from ca.certbuilder import CertificateTemplate, build_certificate, check_public_key, new_serial, serial_hex
 from ca.errors import Conflict, InvalidCSR, InvalidInput, KysoError, NotFound, NotInitialised, WeakKey
-from ca.profiles import ProfileSet, load as load_profiles
+from ca.groupcommit import GroupCommitter
+from ca.profiles import Profile, ProfileSet, load as load_profiles
 from ca.store import Store
 from ca.store.models import Certificate, HsmKey, Setting, User
 from ca.timeutil import Clock, utcnow
 
 CA_ROLES = ("root", "issuing", "ocsp", "tsa")
+KEYGEN_ALGORITHMS = ("rsa2048", "rsa3072", "rsa4096", "ec-p256", "ec-p384")
+_INSERT_CERT = insert(Certificate.__table__)
+_INSERT_KEY = insert(HsmKey.__table__)
 _SHA_OK = {"sha256", "sha384", "sha512", "sha3-256", "sha3-384", "sha3-512"}
 
 
@@ -91,6 +96,8 @@ class Authority:
         self.profiles = profiles or load_profiles()
         self._certs: dict[str, tuple[int, x509.Certificate, str]] = {}
         self._keys: dict[str, Any] = {}
+        self._templates: dict[tuple[str, int], CertificateTemplate] = {}
+        self._committer = GroupCommitter(store)
 
     # -- CA material --------------------------------------------------------------------------------
     def is_initialised(self) -> bool:
@@ -239,58 +246,85 @@ class Authority:
         s.flush()  # the UNIQUE(serial) constraint speaks here
         return row
 
+    def _template(self, profile: Profile) -> CertificateTemplate:
+        issuer_id, issuer_cert, _ = self._load_ca("issuing")
+        key = (profile.name, issuer_id)
+        template = self._templates.get(key)
+        if template is None or template.profile is not profile:
+            template = CertificateTemplate(profile, self.profiles, issuer_cert, self.settings.base_url)
+            self._templates[key] = template
+        return template
+
+    def _owner_id(self, owner: str) -> int:
+        with self.store.read() as s:
+            owner_id = s.execute(select(User.id).where(User.username == owner)).scalar_one_or_none()
+        if owner_id is None:
+            raise NotFound(f"No user {owner!r} to own this certificate",
+                           f"Không có người dùng {owner!r} để sở hữu chứng thư", code="user_not_found")
+        return owner_id
+
     def issue(self, *, profile: str, subject: Any, csr: bytes | str | None = None, keygen: str | None = None,
               owner: str | None = None, actor: str = "system") -> Issued:
         """Issue an end-entity certificate from a CSR (proof of possession checked) or with a key generated
-        in the HSM. The subject is the approved JSON subject, never copied from the CSR."""
+        in the HSM. The subject is the approved JSON subject, never copied from the CSR.
+
+        Everything that can be refused is checked before anything is generated or written. The certificate row,
+        the HSM key's row and the audit event are written in one transaction, shared with concurrent issuances of
+        this process (group commit, ``ca/groupcommit.py``); this returns only after that transaction committed."""
         prof = self.profiles.end_entity_profile(profile)
         subj = names.for_profile(subject, prof)
         if (csr is None) == (keygen is None):
             raise InvalidInput("Give either a CSR or a key-generation request, not both",
                                "Cần cung cấp CSR hoặc yêu cầu sinh khóa (chỉ một trong hai)", code="csr_or_keygen")
-        issuer_id, issuer_cert, _ = self._load_ca("issuing")
-        issuer_key = self.ca_key("issuing")
-        owner_id = None
-        if owner is not None:
-            with self.store.read() as s:
-                user = s.execute(select(User).where(User.username == owner)).scalar_one_or_none()
-                if user is None:
-                    raise NotFound(f"No user {owner!r} to own this certificate",
-                                   f"Không có người dùng {owner!r} để sở hữu chứng thư", code="user_not_found")
-                owner_id = user.id
-        elif keygen is not None:
+        if keygen is not None and owner is None:
             raise InvalidInput("A key generated in the HSM needs an owner (a kyso user)",
                                "Khóa sinh trong HSM cần có người sở hữu (người dùng kyso)", code="owner_required")
-        key_label = None
+        if keygen is not None and keygen not in KEYGEN_ALGORITHMS:
+            raise WeakKey(f"Unknown key algorithm {keygen!r} ({', '.join(KEYGEN_ALGORITHMS)})",
+                          f"Thuật toán khóa không hợp lệ {keygen!r} ({', '.join(KEYGEN_ALGORITHMS)})")
+        if owner is not None and not isinstance(owner, str):
+            raise InvalidInput("owner must be a user name", "owner phải là tên người dùng", code="invalid_owner")
         if csr is not None:
             public_key = parse_csr(csr).public_key()
             algorithm = check_public_key(public_key, self.profiles)
-        else:
-            if keygen not in ("rsa2048", "rsa3072", "rsa4096", "ec-p256", "ec-p384"):
-                raise WeakKey(f"Unknown key algorithm {keygen!r} (rsa2048, rsa3072, rsa4096, ec-p256, ec-p384)",
-                              f"Thuật toán khóa không hợp lệ {keygen!r}")
+        template = self._template(prof)
+        issuer_id = self.ca_id("issuing")
+        issuer_key = self.ca_key("issuing")
+        owner_id = self._owner_id(owner) if owner is not None else None
+        name = names.to_name(subj)
+        key_label = None
+        if keygen is not None:
             algorithm = keygen
             key_label = f"ee-{owner}-{secrets.token_hex(6)}"
             public_key = self.keystore.generate(key_label, keygen).public_key()
+        spki = _spki(public_key)
+        audit_details = {"profile": profile, "subject": names.display(subj), "owner": owner,
+                         "key": "hsm" if key_label else "csr", "algorithm": algorithm}
         try:
             for attempt in range(3):
-                serial = new_serial()
                 now = self.clock().replace(microsecond=0)
-                cert = build_certificate(profile=prof, profiles=self.profiles, subject=names.to_name(subj),
-                                         public_key=public_key, issuer_cert=issuer_cert, issuer_key=issuer_key,
-                                         serial=serial, not_before=now, base_url=self.settings.base_url,
-                                         email=subj.get("email"))
+                cert = template.build(subject=name, public_key=public_key, issuer_key=issuer_key,
+                                      serial=new_serial(), not_before=now, email=subj.get("email"))
+                der = cert.public_bytes(serialization.Encoding.DER)
+                serial = serial_hex(cert.serial_number)
+
+                row = {"serial": serial, "issuer_id": issuer_id, "role": "end-entity", "profile": profile,
+                       "subject_cn": subj.get("CN", ""), "subject": subj, "not_before": cert.not_valid_before_utc,
+                       "not_after": cert.not_valid_after_utc, "der": der,
+                       "fingerprint": hashlib.sha256(der).hexdigest(), "key_label": key_label,
+                       "owner_id": owner_id, "created_at": now, "revoked": False}
+
+                def write(s: Session, row: dict = row) -> int:
+                    conn = s.connection()
+                    row_id = conn.execute(_INSERT_CERT, row).inserted_primary_key[0]
+                    if key_label:
+                        conn.execute(_INSERT_KEY, {"label": key_label, "algorithm": algorithm, "purpose": "signing",
+                                                   "owner_id": owner_id, "public_key_der": spki, "created_at": now})
+                    self.record(s, actor, "cert.issue", row["serial"], audit_details)
+                    return row_id
+
                 try:
-                    with self.store.write() as s:
-                        row = self._store_cert(s, cert, role="end-entity", profile=profile, subject=subj,
-                                               key_label=key_label, issuer_id=issuer_id, owner_id=owner_id)
-                        if key_label:
-                            s.add(HsmKey(label=key_label, algorithm=algorithm, purpose="signing", owner_id=owner_id,
-                                         public_key_der=_spki(public_key), created_at=now))
-                        self.record(s, actor, "cert.issue", row.serial,
-                                    {"profile": profile, "subject": names.display(subj), "owner": owner,
-                                     "key": "hsm" if key_label else "csr", "algorithm": algorithm})
-                        row_id = row.id
+                    row_id = self._committer.run(write)
                     break
                 except IntegrityError:
                     if attempt == 2:
@@ -300,14 +334,11 @@ class Authority:
             if key_label:
                 try:
                     self.keystore.delete(key_label)
-                except KysoError:
-                    pass
-                except Exception:  # noqa: BLE001
+                except Exception:  # noqa: BLE001 - best effort; the original error is the one to report
                     pass
             raise
-        return Issued(serial=serial_hex(cert.serial_number), pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
-                      not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc, status="valid",
-                      key_label=key_label, certificate_id=row_id)
+        return Issued(serial=serial, pem=_pem(der), not_before=cert.not_valid_before_utc,
+                      not_after=cert.not_valid_after_utc, status="valid", key_label=key_label, certificate_id=row_id)
 
     # -- queries ------------------------------------------------------------------------------------
     def get(self, serial: str) -> Certificate:
@@ -353,6 +384,12 @@ def normalise_serial(serial: str) -> str:
         raise InvalidInput(f"Invalid serial number {serial!r} (hexadecimal expected)",
                            f"Số hiệu không hợp lệ {serial!r} (cần dạng thập lục phân)", code="invalid_serial")
     return s
+
+
+def _pem(der: bytes) -> str:
+    body = base64.encodebytes(der).decode().replace("\n", "")
+    lines = "\n".join(body[i:i + 64] for i in range(0, len(body), 64))
+    return f"-----BEGIN CERTIFICATE-----\n{lines}\n-----END CERTIFICATE-----\n"
 
 
 def _spki(public_key: Any) -> bytes:

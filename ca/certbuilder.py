@@ -90,6 +90,79 @@ def qc_semantics_extension(kind: str) -> x509.UnrecognizedExtension:
     return x509.UnrecognizedExtension(_QC_STATEMENTS, _tlv(0x30, statement))
 
 
+class CertificateTemplate:
+    """What a profile fixes for one issuer and base URL — the extensions except SKI — built once and reused
+    for every certificate (issuance builds the same eight extension objects thousands of times otherwise)."""
+
+    def __init__(self, profile: Profile, profiles: ProfileSet, issuer_cert: x509.Certificate | None,
+                 base_url: str):
+        self.profile = profile
+        self.issuer_cert = issuer_cert
+        self.issuer_not_after = issuer_cert.not_valid_after_utc if issuer_cert is not None else None
+        self.validity = dt.timedelta(days=profile.validity_days)
+        head: list[tuple[x509.ExtensionType, bool]] = [
+            (x509.BasicConstraints(ca=profile.ca, path_length=profile.path_len if profile.ca else None), True)]
+        ku = {name: name in profile.key_usage for name in _KU_NAMES}
+        ku["encipher_only"] = ku["decipher_only"] = False
+        head.append((x509.KeyUsage(**ku), profile.key_usage_critical))
+        if profile.eku:
+            head.append((x509.ExtendedKeyUsage([ObjectIdentifier(o) for o in profile.eku]), profile.eku_critical))
+        # the SKI of the subject's own key goes here, between head and tail
+        tail: list[tuple[x509.ExtensionType, bool]] = []
+        if issuer_cert is not None:
+            issuer_ski = issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+            tail.append((x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski), False))
+        if profile.policies:
+            tail.append((x509.CertificatePolicies([x509.PolicyInformation(
+                ObjectIdentifier(profiles.policy_oid), None)]), False))
+        if profile.crl_dp:
+            tail.append((x509.CRLDistributionPoints([x509.DistributionPoint(
+                full_name=[x509.UniformResourceIdentifier(f"{base_url}/pki/{profile.crl_dp}")],
+                relative_name=None, reasons=None, crl_issuer=None)]), False))
+        if profile.freshest_crl:
+            tail.append((x509.FreshestCRL([x509.DistributionPoint(
+                full_name=[x509.UniformResourceIdentifier(f"{base_url}/pki/{profile.freshest_crl}")],
+                relative_name=None, reasons=None, crl_issuer=None)]), False))
+        access = []
+        if profile.ocsp:
+            access.append(x509.AccessDescription(AuthorityInformationAccessOID.OCSP,
+                                                 x509.UniformResourceIdentifier(f"{base_url}/ocsp")))
+        if profile.aia:
+            access.append(x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS,
+                                                 x509.UniformResourceIdentifier(f"{base_url}/pki/{profile.aia}")))
+        if access:
+            tail.append((x509.AuthorityInformationAccess(access), False))
+        if profile.ocsp_nocheck:
+            tail.append((x509.OCSPNoCheck(), False))
+        if profile.qc_semantics:
+            tail.append((qc_semantics_extension(profile.qc_semantics), False))
+        self._head, self._tail = head, tail
+
+    def build(self, *, subject: x509.Name, public_key: Any, issuer_key: Any, serial: int, not_before: dt.datetime,
+              not_after: dt.datetime | None = None, email: str | None = None) -> x509.Certificate:
+        """Build and sign one certificate. A template without issuer makes a self-signed (root) certificate."""
+        if not_after is None:
+            not_after = not_before + self.validity
+        if self.issuer_not_after is not None and not_after > self.issuer_not_after:
+            not_after = self.issuer_not_after  # never outlive the issuer (RFC 5280 practice)
+        issuer_name = subject if self.issuer_cert is None else self.issuer_cert.subject
+        b = (x509.CertificateBuilder()
+             .subject_name(subject)
+             .issuer_name(issuer_name)
+             .public_key(public_key)
+             .serial_number(serial)
+             .not_valid_before(not_before)
+             .not_valid_after(not_after))
+        for ext, critical in self._head:
+            b = b.add_extension(ext, critical=critical)
+        b = b.add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        for ext, critical in self._tail:
+            b = b.add_extension(ext, critical=critical)
+        if email:
+            b = b.add_extension(x509.SubjectAlternativeName([x509.RFC822Name(email)]), critical=False)
+        return b.sign(issuer_key, hash_for(issuer_key))
+
+
 def build_certificate(
     *,
     profile: Profile,
@@ -105,57 +178,6 @@ def build_certificate(
     email: str | None = None,
 ) -> x509.Certificate:
     """Build and sign one certificate. ``issuer_cert=None`` makes a self-signed (root) certificate."""
-    if not_after is None:
-        not_after = not_before + dt.timedelta(days=profile.validity_days)
-    if issuer_cert is not None and not_after > issuer_cert.not_valid_after_utc:
-        not_after = issuer_cert.not_valid_after_utc  # never outlive the issuer (RFC 5280 practice)
-    issuer_name = subject if issuer_cert is None else issuer_cert.subject
-    b = (x509.CertificateBuilder()
-         .subject_name(subject)
-         .issuer_name(issuer_name)
-         .public_key(public_key)
-         .serial_number(serial)
-         .not_valid_before(not_before)
-         .not_valid_after(not_after))
-    b = b.add_extension(x509.BasicConstraints(ca=profile.ca, path_length=profile.path_len if profile.ca else None),
-                        critical=True)
-    ku = {name: name in profile.key_usage for name in _KU_NAMES}
-    ku["encipher_only"] = ku["decipher_only"] = False
-    b = b.add_extension(x509.KeyUsage(**ku), critical=profile.key_usage_critical)
-    if profile.eku:
-        b = b.add_extension(x509.ExtendedKeyUsage([ObjectIdentifier(o) for o in profile.eku]),
-                            critical=profile.eku_critical)
-    ski = x509.SubjectKeyIdentifier.from_public_key(public_key)
-    b = b.add_extension(ski, critical=False)
-    if issuer_cert is not None:
-        issuer_ski = issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-        b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski),
-                            critical=False)
-    if profile.policies:
-        b = b.add_extension(x509.CertificatePolicies([x509.PolicyInformation(
-            ObjectIdentifier(profiles.policy_oid), None)]), critical=False)
-    if profile.crl_dp:
-        b = b.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
-            full_name=[x509.UniformResourceIdentifier(f"{base_url}/pki/{profile.crl_dp}")],
-            relative_name=None, reasons=None, crl_issuer=None)]), critical=False)
-    if profile.freshest_crl:
-        b = b.add_extension(x509.FreshestCRL([x509.DistributionPoint(
-            full_name=[x509.UniformResourceIdentifier(f"{base_url}/pki/{profile.freshest_crl}")],
-            relative_name=None, reasons=None, crl_issuer=None)]), critical=False)
-    access = []
-    if profile.ocsp:
-        access.append(x509.AccessDescription(AuthorityInformationAccessOID.OCSP,
-                                             x509.UniformResourceIdentifier(f"{base_url}/ocsp")))
-    if profile.aia:
-        access.append(x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS,
-                                             x509.UniformResourceIdentifier(f"{base_url}/pki/{profile.aia}")))
-    if access:
-        b = b.add_extension(x509.AuthorityInformationAccess(access), critical=False)
-    if profile.ocsp_nocheck:
-        b = b.add_extension(x509.OCSPNoCheck(), critical=False)
-    if profile.qc_semantics:
-        b = b.add_extension(qc_semantics_extension(profile.qc_semantics), critical=False)
-    if email:
-        b = b.add_extension(x509.SubjectAlternativeName([x509.RFC822Name(email)]), critical=False)
-    signing_key = issuer_key
-    return b.sign(signing_key, hash_for(signing_key))
+    return CertificateTemplate(profile, profiles, issuer_cert, base_url).build(
+        subject=subject, public_key=public_key, issuer_key=issuer_key, serial=serial, not_before=not_before,
+        not_after=not_after, email=email)
