@@ -168,7 +168,8 @@ def issue(authority: Any, role: str = "issuing", *, delta: bool = False, only_if
         base_url = settings.base_url
         der_bytes = crl_der.build(
             issuer_cert=cert, key=key, number=number, this_update=now, next_update=now + validity,
-            entries=b"".join(entries), idp_url=f"{base_url}/pki/{FILE_NAMES[(role, False)]}",
+            entries=b"".join(entries),
+            idp_url=f"{base_url}/pki/{FILE_NAMES[(role, False)]}" if role == "issuing" else None,
             only_ca_certs=(role == "root"), delta_base=base,
             freshest_url=f"{base_url}/pki/{FILE_NAMES[(role, True)]}" if (role, True) in FILE_NAMES else None)
         s.add(Crl(issuer_id=issuer_id, number=number, delta_base=base, this_update=now, next_update=now + validity,

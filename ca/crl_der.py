@@ -54,11 +54,13 @@ def _dp_name(url: str) -> bytes:
 
 
 def build(*, issuer_cert: x509.Certificate, key: object, number: int, this_update: dt.datetime,
-          next_update: dt.datetime, entries: bytes, idp_url: str, only_ca_certs: bool,
+          next_update: dt.datetime, entries: bytes, idp_url: str | None, only_ca_certs: bool,
           delta_base: int | None = None, freshest_url: str | None = None) -> bytes:
-    """The signed CRL. ``entries``: concatenated pre-encoded entries (any order)."""
+    """The signed CRL. ``entries``: concatenated pre-encoded entries (any order). ``idp_url=None``: an IDP
+    without a distribution point name (the root's ARL: a self-signed root has no CRL distribution point, and
+    OpenSSL's ``-crl_check_all`` then refuses an ARL whose IDP names one, "different CRL scope")."""
     ski = issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-    idp = der.seq(_dp_name(idp_url), der.implicit(2 if only_ca_certs else 1, b"\xff"))
+    idp = der.seq(_dp_name(idp_url) if idp_url else b"", der.implicit(2 if only_ca_certs else 1, b"\xff"))
     exts = [
         der.extension(OID_AKI, der.seq(der.implicit(0, ski))),
         der.extension(OID_CRL_NUMBER, der.integer(number)),
