@@ -7,14 +7,22 @@ progress becomes the *leader*: it takes every job waiting (up to ``max_batch``),
 meanwhile form the next group. No background thread: a process that issues one certificate at a time commits
 each alone, exactly as before.
 
+On SQLite the leaders of *different processes* (gunicorn workers, CLI commands) also queue on an advisory
+``flock`` beside the database file before ``BEGIN IMMEDIATE``: the kernel wakes the next leader the moment the
+lock is free, where SQLite's own busy handler would sleep 1, 2, 5, 10 … ms, and the jobs that arrive while a
+leader waits join its group.
+
 If any job of a group raises, the group's transaction is rolled back and every job of the group is run again
 alone, in its own transaction, so one bad job never takes another's work down with it and never leaves part of
 itself behind. Jobs must therefore be re-runnable: they build their rows inside the function.
 """
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from sqlalchemy.orm import Session
 
@@ -40,6 +48,23 @@ class GroupCommitter:
         self._leading = False
         self.groups = 0  # committed transactions (for benchmarks and tests)
         self.jobs = 0
+        self._lock_path = _lock_path(store)
+        self._lock_fd: int | None = None
+        self._lock_pid = 0
+
+    @contextmanager
+    def _between_processes(self) -> Iterator[None]:
+        if self._lock_path is None:
+            yield
+            return
+        if self._lock_fd is None or self._lock_pid != os.getpid():  # (re)open after fork
+            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._lock_pid = os.getpid()
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def run(self, fn: Job) -> Any:
         """Run ``fn(session)`` in a write transaction shared with concurrent callers; return its result
@@ -68,6 +93,10 @@ class GroupCommitter:
         return me.result
 
     def _commit(self, batch: list[_Pending]) -> None:
+        with self._between_processes():
+            self._commit_locked(batch)
+
+    def _commit_locked(self, batch: list[_Pending]) -> None:
         try:
             results = []
             with self.store.write() as s:
@@ -91,3 +120,13 @@ class GroupCommitter:
         self.jobs += len(batch)
         for job, result in zip(batch, results):
             job.result, job.done = result, True
+
+
+def _lock_path(store: Any) -> str | None:
+    """``<database file>.writers`` for an SQLite file database; ``None`` otherwise (PostgreSQL locks rows)."""
+    if not getattr(store, "is_sqlite", False):
+        return None
+    database = store.engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database + ".writers"

@@ -72,7 +72,7 @@ def bearer_principal() -> Principal | None:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Use 'Authorization: Bearer <token>'", "Dùng 'Authorization: Bearer <mã truy cập>'",
                            code="invalid_token")
-    with instance().store.write() as s:
+    with instance().store.read() as s:  # a read: a write transaction here serialised every API call
         user = user_for_token(s, token.strip())
         g.api_principal = Principal.of(user)
     return g.api_principal
