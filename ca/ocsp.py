@@ -89,7 +89,7 @@ def parse_request(request_der: bytes) -> tuple[list[tuple[bytes, str, bytes, byt
         for ext in tbs["request_extensions"] or []:
             if ext["extn_id"].dotted == OID_NONCE:
                 nonce = ext["extn_value"].contents
-                if not nonce or len(nonce) > MAX_NONCE_BYTES:
+                if not 0 < len(_nonce_value(nonce)) <= MAX_NONCE_BYTES:
                     raise ValueError("bad nonce")
     except ValueError:
         raise
@@ -100,6 +100,13 @@ def parse_request(request_der: bytes) -> tuple[list[tuple[bytes, str, bytes, byt
     if any(not isinstance(i[4], int) or i[4] < 0 for i in items):
         raise ValueError("bad serial")
     return items, nonce
+
+
+def _nonce_value(raw: bytes) -> bytes:
+    """The nonce octets: RFC 8954 wraps them in an OCTET STRING; some old clients send them bare."""
+    if len(raw) >= 2 and raw[0] == 0x04 and raw[1] < 0x80 and len(raw) == raw[1] + 2:
+        return raw[2:]
+    return raw
 
 
 def _cert_status(state: str, revoked_at: dt.datetime | None, reason: str | None) -> bytes:

@@ -76,7 +76,8 @@ def ocsp_post() -> Any:
     return _ocsp_reply(ocsp.respond(instance().authority, _body()), cacheable=False)
 
 
-@bp.get("/ocsp/<path:encoded>")
+@bp.get("/ocsp/", defaults={"encoded": ""})
+@bp.get("/ocsp/<path:encoded>", merge_slashes=False)
 @public
 def ocsp_get(encoded: str) -> Any:
     try:
