@@ -41,6 +41,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be an integer, not {raw!r}") from None
 
 
+def _oid(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    parts = raw.split(".")
+    if len(parts) < 2 or not all(p.isdigit() for p in parts) or int(parts[0]) > 2:
+        raise SettingsError(f"{name} must be a dotted object identifier like 2.16.704.1.1.1.2.1, not {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -58,6 +68,7 @@ class Settings:
     crl_validity_hours: int = 24
     delta_crl_validity_hours: int = 1
     ocsp_validity_minutes: int = 60
+    tsa_policy_oid: str = "2.16.704.1.1.1.2.1"  # placeholder until the CP/CPS assigns one (docs/revocation.md)
     fetch_revocation: bool = False
     extra_roots: tuple[Path, ...] = ()
     production: bool = False
@@ -113,6 +124,7 @@ class Settings:
             crl_validity_hours=_int(env, "KYSO_CRL_VALIDITY_HOURS", 24),
             delta_crl_validity_hours=_int(env, "KYSO_DELTA_CRL_VALIDITY_HOURS", 1),
             ocsp_validity_minutes=_int(env, "KYSO_OCSP_VALIDITY_MINUTES", 60),
+            tsa_policy_oid=_oid(env, "KYSO_TSA_POLICY_OID", "2.16.704.1.1.1.2.1"),
             fetch_revocation=(env.get("KYSO_FETCH_REVOCATION") or "").lower() in ("1", "true", "yes"),
             extra_roots=roots,
             production=(env.get("KYSO_ENV") or "").lower() == "production",

@@ -124,3 +124,18 @@ def test_bad_queries_get_a_rejection_with_failure_info(instance, client) -> None
     out = subprocess.run(["openssl", "ts", "-reply", "-in", "/dev/stdin", "-text"],
                          input=tsa.respond(instance.authority, _query(b"x", "sha1")), capture_output=True, timeout=30)
     assert b"Status: Rejected." in out.stdout and b"unrecognized or unsupported algorithm" in out.stdout
+
+
+def test_policy_is_configurable(settings) -> None:  # noqa: ANN001
+    from dataclasses import replace
+
+    from ca.instance import Instance
+    from ca.settings import Settings
+
+    assert Settings.from_env({"KYSO_TSA_POLICY_OID": "2.16.704.9.9.1"}).tsa_policy_oid == "2.16.704.9.9.1"
+    other = Instance.open(replace(settings, tsa_policy_oid="2.16.704.9.9.1"))
+    token = tsp.TimeStampResp.load(tsa.respond(other.authority, _query(b"x", policy="2.16.704.9.9.1")))
+    assert token["time_stamp_token"]["content"]["encap_content_info"]["content"].parsed["policy"].dotted == \
+        "2.16.704.9.9.1"
+    refused = core.Sequence.load(tsa.respond(other.authority, _query(b"x", policy=tsa.DEFAULT_POLICY)))
+    assert tsp.PKIStatusInfo.load(refused[0].dump())["fail_info"].native == {"unaccepted_policy"}
