@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from ca import audit, names
 from ca.certbuilder import CertificateTemplate, build_certificate, check_public_key, new_serial, serial_hex
-from ca.errors import Conflict, InvalidCSR, InvalidInput, KysoError, NotFound, NotInitialised, WeakKey
+from ca.errors import Conflict, InvalidCSR, InvalidInput, NotFound, NotInitialised, TooLarge, WeakKey
 from ca.groupcommit import GroupCommitter
 from ca.profiles import Profile, ProfileSet, load as load_profiles
 from ca.store import Store
@@ -56,11 +56,19 @@ def cert_status(row: Certificate, now: dt.datetime) -> str:
     return "valid"
 
 
-def parse_csr(data: bytes | str) -> x509.CertificateSigningRequest:
+MAX_CSR_BYTES = 64 * 1024
+
+
+def parse_csr(data: Any, hashes_allowed: tuple[str, ...] | set[str] = tuple(_SHA_OK)) -> x509.CertificateSigningRequest:
+    """A PKCS#10 request (PEM or DER) whose signature is checked as proof of possession of its private key.
+    Refused: unreadable, larger than 64 KiB, signed with a hash not in ``hashes_allowed`` (e.g. SHA-1), or whose
+    signature does not verify (tampered)."""
     if isinstance(data, str):
-        data = data.encode()
-    if len(data) > 64 * 1024:
-        raise InvalidCSR("The CSR is larger than 64 KiB", "CSR lớn hơn 64 KiB")
+        data = data.encode("utf-8", "replace")
+    if not isinstance(data, bytes):
+        raise InvalidCSR("csr must be a PEM text", "csr phải là văn bản PEM")
+    if len(data) > MAX_CSR_BYTES:
+        raise TooLarge("The CSR is larger than 64 KiB", "CSR lớn hơn 64 KiB", code="csr_too_large")
     try:
         if b"-----BEGIN" in data:
             csr = x509.load_pem_x509_csr(data)
@@ -70,19 +78,20 @@ def parse_csr(data: bytes | str) -> x509.CertificateSigningRequest:
         raise InvalidCSR("The CSR cannot be read (PEM or DER PKCS#10 expected)",
                          "Không đọc được CSR (cần PKCS#10 dạng PEM hoặc DER)") from None
     try:
+        alg = csr.signature_hash_algorithm
+    except CryptoUnsupported:
+        alg = None
+    if alg is None or alg.name not in hashes_allowed:
+        name = getattr(alg, "name", None) or "an algorithm kyso does not accept"
+        raise WeakKey(f"The CSR is signed with {name}; SHA-256 or stronger is required",
+                      f"CSR được ký bằng {name}; cần SHA-256 hoặc mạnh hơn")
+    try:
         ok = csr.is_signature_valid
     except (CryptoUnsupported, ValueError):
         ok = False
     if not ok:
         raise InvalidCSR("The CSR's signature is invalid: no proof of possession of the private key",
                          "Chữ ký trên CSR không hợp lệ: không chứng minh được việc nắm giữ khóa bí mật")
-    try:
-        alg = csr.signature_hash_algorithm
-    except CryptoUnsupported:
-        alg = None
-    if alg is None or alg.name not in _SHA_OK:
-        raise WeakKey(f"The CSR is signed with {getattr(alg, 'name', 'an unknown hash')}; SHA-256 or stronger is required",
-                      "CSR phải được ký bằng SHA-256 hoặc mạnh hơn")
     return csr
 
 
@@ -285,7 +294,7 @@ class Authority:
         if owner is not None and not isinstance(owner, str):
             raise InvalidInput("owner must be a user name", "owner phải là tên người dùng", code="invalid_owner")
         if csr is not None:
-            public_key = parse_csr(csr).public_key()
+            public_key = parse_csr(csr, self.profiles.hashes).public_key()
             algorithm = check_public_key(public_key, self.profiles)
         template = self._template(prof)
         issuer_id = self.ca_id("issuing")
