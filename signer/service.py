@@ -182,10 +182,13 @@ def sign_batch(instance: Any, username: str, pdfs: Iterable[bytes], options: Sig
 
 
 def record(instance: Any, ident: policy.Identity, results: list[tuple[str, bytes]], level: str, appearance: str,
-           *, mode: str) -> None:
-    """One transaction: a SignatureRecord and an audit event per signed document."""
+           *, mode: str, before: Callable[[Any], None] | None = None) -> None:
+    """One transaction: a SignatureRecord and an audit event per signed document (``before(session)`` runs
+    first in the same transaction, e.g. to consume a two-step session)."""
     auth = instance.authority
     with instance.store.write() as s:
+        if before is not None:
+            before(s)
         for doc_sha, out in results:
             signed_sha = hashlib.sha256(out).hexdigest()
             s.add(SignatureRecord(user_id=ident.user_id, certificate_id=ident.certificate_id, document_sha256=doc_sha,

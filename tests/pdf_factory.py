@@ -16,7 +16,7 @@ def make_pdf(pages: int = 1, *, size: tuple[int, int] = A4, title: str = "Van ba
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
     for i in range(pages):
         text = f"{title} - trang {i + 1}/{pages}".encode("latin-1")
-        stream = b"BT /F1 14 Tf 72 %d Td (%s) Tj ET\n0 0 1 RG 72 700 m 523 700 l S\n" % (size[1] - 100, text)
+        stream = b"BT /F1 14 Tf 72 %d Td (%s) Tj ET\n0.5 0.5 0.5 RG 72 700 m 523 700 l S\n" % (size[1] - 100, text)
         objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Resources << /Font << /F1 3 0 R >> >> "
                        b"/Contents %d 0 R >>" % (size[0], size[1], 5 + 2 * i))
         objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
