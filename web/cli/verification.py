@@ -1,7 +1,7 @@
 """kyso verify FILE.pdf [--json] [--html OUT.html] [--xml OUT.xml]
 
 Exit 0 only when the document is signed and every signature (and document timestamp) is TOTAL_PASSED;
-1 otherwise; 2 when the file cannot be read as a PDF.
+1 otherwise (and when the file is damaged); 2 when it is not a PDF at all.
 """
 from __future__ import annotations
 
