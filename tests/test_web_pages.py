@@ -191,16 +191,34 @@ def test_signature_image_upload(app, make_user, instance) -> None:  # noqa: ANN0
     name, _ = make_user("official")
     client = logged_in(app.test_client(), name, PASSWORD)
     image = png()
-    resp = post(client, "/account/signature", {"image": (io.BytesIO(image), "chu-ky.png")},
+    resp = post(client, "/account/image", {"image": (io.BytesIO(image), "chu-ky.png")},
                 content_type="multipart/form-data")
     assert resp.status_code == 302
-    served = client.get("/account/signature.png")
+    served = client.get("/account/image.png")
     assert served.status_code == 200 and served.data == image and served.mimetype == "image/png"
-    bad = post(client, "/account/signature", {"image": (io.BytesIO(b"GIF89a not a png"), "x.png")},
+    bad = post(client, "/account/image", {"image": (io.BytesIO(b"GIF89a not a png"), "x.png")},
                content_type="multipart/form-data")
     assert bad.status_code == 400 and "PNG" in bad.get_data(as_text=True)
-    assert client.get("/account/signature.png").data == image  # the stored image is untouched
+    assert client.get("/account/image.png").data == image  # the stored image is untouched
     assert (name, "user.signature_image") in audit_actions(instance, name)
+
+
+def test_a_clerk_keeps_a_seal_image_and_an_auditor_none(app, make_user, instance) -> None:  # noqa: ANN001
+    import io
+
+    clerk, _ = make_user("clerk")
+    client = logged_in(app.test_client(), clerk, PASSWORD)
+    assert "Ảnh con dấu" in client.get("/account/").get_data(as_text=True)
+    seal = png(colour=(200, 20, 20, 255))
+    assert post(client, "/account/image", {"image": (io.BytesIO(seal), "dau.png")},
+                content_type="multipart/form-data").status_code == 302
+    assert (clerk, "user.seal_image") in audit_actions(instance, clerk)
+    auditor, _ = make_user("auditor")
+    client = logged_in(app.test_client(), auditor, PASSWORD)
+    assert "Ảnh chữ ký" not in client.get("/account/").get_data(as_text=True)
+    refused = post(client, "/account/image", {"image": (io.BytesIO(seal), "dau.png")},
+                   content_type="multipart/form-data", headers={"Accept": "application/json"})
+    assert refused.status_code == 403 and refused.get_json()["error"] == "no_image_for_role"
 
 
 def test_api_tokens_shown_once_hashed_and_revocable(app, make_user, instance) -> None:  # noqa: ANN001

@@ -1,4 +1,4 @@
-"""Account services behind the pages: log in, users and roles, TOTP enrolment, signature image, API tokens.
+"""Account services behind the pages: log in, users and roles, TOTP enrolment, images, API tokens.
 
 Each state change runs in one ``store.write()`` transaction together with its audit record; views call these
 functions and only parse and serialise. Functions return plain dicts, never ORM rows.
@@ -16,13 +16,13 @@ from ca import users as ca_users
 from ca.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from ca.store.models import ApiToken, User
 
-SIGNATURE_IMAGE_MAX = 512 * 1024
-SIGNATURE_IMAGE_MAX_SIDE = 2000
+IMAGE_MAX = 2 * 1024 * 1024
 
 
 def _user_dict(u: User) -> dict[str, Any]:
     return {"id": u.id, "username": u.username, "full_name": u.full_name, "org": u.org, "role": u.role,
             "active": u.active, "totp": bool(u.totp_secret), "signature_image": u.signature_image is not None,
+            "seal_image": u.seal_image is not None,
             "created_at": u.created_at}
 
 
@@ -140,42 +140,21 @@ def enrol_totp(inst: Any, username: str, secret: str, code: str, password: str) 
         inst.authority.record(s, username, "user.totp_enrol", username, {})
 
 
-# -- signature image -----------------------------------------------------------------------------------
-def check_png(data: bytes) -> tuple[int, int]:
-    from PIL import Image, UnidentifiedImageError
-
-    if not data:
-        raise InvalidInput("Choose a PNG file", "Hãy chọn một tệp PNG", code="image_missing")
-    if len(data) > SIGNATURE_IMAGE_MAX:
-        raise InvalidInput("The image is larger than 512 KB", "Ảnh lớn hơn 512 KB", code="image_too_large")
-    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
-        raise InvalidInput("The signature image must be a PNG", "Ảnh chữ ký phải là tệp PNG", code="image_not_png")
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.verify()
-        with Image.open(io.BytesIO(data)) as img:
-            size = img.size
-            img.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        raise InvalidInput("The PNG file is damaged", "Tệp PNG bị hỏng", code="image_invalid") from None
-    if max(size) > SIGNATURE_IMAGE_MAX_SIDE or min(size) < 8:
-        raise InvalidInput("The image must be between 8 and 2000 pixels on each side",
-                           "Ảnh phải có mỗi cạnh từ 8 đến 2000 điểm ảnh", code="image_size")
-    return size
+# -- signature and seal images -------------------------------------------------------------------------
+IMAGE_KINDS = {"official": "signature", "clerk": "seal"}  # who keeps which image (the signing service decides)
 
 
-def set_signature_image(inst: Any, username: str, data: bytes) -> None:
-    width, height = check_png(data)
-    with inst.store.write() as s:
-        user = ca_users.get_user(s, username)
-        user.signature_image = data
-        inst.authority.record(s, username, "user.signature_image", username,
-                              {"bytes": len(data), "width": width, "height": height})
+def set_image(inst: Any, username: str, kind: str, data: bytes) -> None:
+    """Checked, stored and audited by the signing service (the one place images are accepted)."""
+    from signer import service
+
+    service.set_image(inst, username, kind, data)
 
 
-def signature_image(inst: Any, username: str) -> bytes | None:
+def image(inst: Any, username: str, kind: str) -> bytes | None:
     with inst.store.read() as s:
-        return ca_users.get_user(s, username).signature_image
+        user = ca_users.get_user(s, username)
+        return user.signature_image if kind == "signature" else user.seal_image
 
 
 # -- API tokens ----------------------------------------------------------------------------------------

@@ -7,14 +7,23 @@ from flask_wtf.file import FileField, MultipleFileField
 from wtforms import BooleanField, HiddenField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
-ROLE_CHOICES = [("official", _l("Official")), ("clerk", _l("Clerk")), ("auditor", _l("Auditor")),
-                ("admin", _l("Administrator"))]
+try:  # WTForms ≥ 3.3 names its options; plain pairs are deprecated there
+    from wtforms.fields.choices import SelectChoice
+except ImportError:  # pragma: no cover - older WTForms
+    SelectChoice = None
+
+
+def options(pairs: list) -> list:
+    return [SelectChoice(v, label) for v, label in pairs] if SelectChoice else list(pairs)
+
+ROLE_CHOICES = options([("official", _l("Official")), ("clerk", _l("Clerk")), ("auditor", _l("Auditor")),
+                ("admin", _l("Administrator"))])
 REVOCATION_REASONS = ["unspecified", "keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation",
                       "certificateHold", "privilegeWithdrawn"]
 LEVELS = ["B-B", "B-T", "B-LT", "B-LTA"]
-APPEARANCES = [("signer", _l("Signer: title, signature image, name")), ("seal", _l("Agency seal")),
+APPEARANCES = options([("signer", _l("Signer: title, signature image, name")), ("seal", _l("Agency seal")),
                ("attachment", _l("Attached document (clerk)")), ("copy", _l("Electronic copy (clerk)")),
-               ("none", _l("Invisible"))]
+               ("none", _l("Invisible"))])
 ALGORITHMS = ["rsa2048", "rsa3072", "rsa4096", "ec-p256", "ec-p384"]
 
 
@@ -46,8 +55,8 @@ class PasswordForm(FlaskForm):
 
 
 class IssueForm(FlaskForm):
-    profile = SelectField(_l("Profile"), choices=[("official", _l("Official (natural person)")),
-                                                  ("agency", _l("Agency seal (legal person)"))])
+    profile = SelectField(_l("Profile"), choices=options([("official", _l("Official (natural person)")),
+                                                          ("agency", _l("Agency seal (legal person)"))]))
     cn = StringField(_l("Full name / agency name (CN)"), validators=[DataRequired(), Length(max=64)])
     o = StringField(_l("Organisation (O)"), validators=[Optional(), Length(max=64)])
     ou = StringField(_l("Unit (OU)"), validators=[Optional(), Length(max=64)])
@@ -57,9 +66,9 @@ class IssueForm(FlaskForm):
     email = StringField(_l("E-mail"), validators=[Optional(), Length(max=128)])
     uid = StringField(_l("Identifiers (UID), e.g. CCCD:048190000123, comma separated"),
                       validators=[Optional(), Length(max=300)])
-    mode = SelectField(_l("Key"), choices=[("keygen", _l("Generate the key in the HSM")),
-                                           ("csr", _l("Paste a certificate signing request (CSR)"))])
-    algorithm = SelectField(_l("Algorithm"), choices=[(a, a) for a in ALGORITHMS], default="rsa2048")
+    mode = SelectField(_l("Key"), choices=options([("keygen", _l("Generate the key in the HSM")),
+                                                   ("csr", _l("Paste a certificate signing request (CSR)"))]))
+    algorithm = SelectField(_l("Algorithm"), choices=options([(a, a) for a in ALGORITHMS]), default="rsa2048")
     owner = SelectField(_l("Owner (kyso user)"), choices=[], validate_choice=False)
     csr = TextAreaField(_l("CSR (PEM)"), validators=[Optional(), Length(max=64 * 1024)])
 
@@ -69,12 +78,13 @@ class SearchForm(FlaskForm):
         csrf = False  # a GET search changes nothing
 
     q = StringField(_l("Name or serial"), validators=[Optional(), Length(max=100)])
-    status = SelectField(_l("Status"), choices=[("", _l("All")), ("valid", _l("Valid")), ("revoked", _l("Revoked")),
-                                                ("expired", _l("Expired"))], validate_choice=False)
+    status = SelectField(_l("Status"), choices=options([("", _l("All")), ("valid", _l("Valid")),
+                                                        ("revoked", _l("Revoked")), ("expired", _l("Expired"))]),
+                         validate_choice=False)
 
 
 class RevokeForm(FlaskForm):
-    reason = SelectField(_l("Reason"), choices=[(r, r) for r in REVOCATION_REASONS])
+    reason = SelectField(_l("Reason"), choices=options([(r, r) for r in REVOCATION_REASONS]))
 
 
 class TotpForm(FlaskForm):
@@ -83,7 +93,7 @@ class TotpForm(FlaskForm):
 
 
 class SignatureImageForm(FlaskForm):
-    image = FileField(_l("Signature image (PNG, transparent background)"))
+    image = FileField(_l("Image (PNG, transparent background)"))
 
 
 class TokenForm(FlaskForm):
@@ -92,7 +102,7 @@ class TokenForm(FlaskForm):
 
 class SignForm(FlaskForm):
     files = MultipleFileField(_l("PDF documents"))
-    level = SelectField(_l("Signature level"), choices=[(lv, lv) for lv in LEVELS], default="B-LT")
+    level = SelectField(_l("Signature level"), choices=options([(lv, lv) for lv in LEVELS]), default="B-LT")
     appearance = SelectField(_l("Appearance"), choices=APPEARANCES, default="signer")
     page = IntegerField(_l("Page"), default=1, validators=[Optional()])
     box = StringField(_l("Position (x1,y1,x2,y2 in points)"),
@@ -100,8 +110,8 @@ class SignForm(FlaskForm):
     reason = StringField(_l("Reason"), validators=[Optional(), Length(max=200)])
     location = StringField(_l("Location"), validators=[Optional(), Length(max=200)])
     doc_number = StringField(_l("Document number and symbol"), validators=[Optional(), Length(max=100)])
-    copy_form = SelectField(_l("Copy form"), choices=[("SAO Y", "SAO Y"), ("SAO LỤC", "SAO LỤC"),
-                                                      ("TRÍCH SAO", "TRÍCH SAO")])
+    copy_form = SelectField(_l("Copy form"), choices=options([("SAO Y", "SAO Y"), ("SAO LỤC", "SAO LỤC"),
+                                                              ("TRÍCH SAO", "TRÍCH SAO")]))
     otp = StringField(_l("TOTP code"), validators=[Optional(), Regexp(r"^\s*\d{6}\s*$")])
 
 

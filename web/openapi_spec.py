@@ -109,6 +109,32 @@ PATHS: dict[str, dict[str, Any]] = {
         responses={"200": _json({"type": "object", "properties": {"status": {"const": "revoked"},
                                                                    "revoked_at": {"type": "string"}}}),
                    "409": _error("Already revoked")})},
+    "/api/v1/certificates/{serial}/release-hold": {"post": _op(
+        "Lift a certificateHold revocation", tag="certificates", roles="admin", security=BEARER, params=[SERIAL],
+        summary_vi="Gỡ tạm dừng (certificateHold) chứng thư số",
+        responses={"200": _json({"type": "object", "properties": {"status": {"type": "string"}}}),
+                   "409": _error("The certificate is not on hold")})},
+    "/api/v1/sign/batch": {"post": _op(
+        "Sign several PDFs with one activation (one OTP); all or nothing", tag="signing", roles="official, clerk",
+        security=BEARER, summary_vi="Ký nhiều văn bản với một lần xác nhận",
+        body=_multipart(dict(SIGN_FIELDS, file={"type": "array", "items": {"type": "string", "format": "binary"},
+                                                "description": "Several parts named file"}), ["file"]),
+        responses={"200": {"description": "ZIP with <name>-signed.pdf per file, in the order sent",
+                           "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}})},
+    "/api/v1/me/signature-image": {"post": _op(
+        "Store my handwritten-signature image (PNG, transparent)", tag="signing", roles="official",
+        security=BEARER, summary_vi="Lưu ảnh chữ ký tay của tôi",
+        body=_multipart({"file": {"type": "string", "format": "binary"}}, ["file"]),
+        responses={"200": _json({"type": "object", "properties": {"kind": {"type": "string"},
+                                                                   "sha256": {"type": "string"},
+                                                                   "bytes": {"type": "integer"}}})})},
+    "/api/v1/me/seal-image": {"post": _op(
+        "Store my agency's seal image (PNG, red, transparent)", tag="signing", roles="clerk", security=BEARER,
+        summary_vi="Lưu ảnh con dấu của cơ quan",
+        body=_multipart({"file": {"type": "string", "format": "binary"}}, ["file"]),
+        responses={"200": _json({"type": "object", "properties": {"kind": {"type": "string"},
+                                                                   "sha256": {"type": "string"},
+                                                                   "bytes": {"type": "integer"}}})})},
     "/api/v1/sign": {"post": _op(
         "Sign a PDF (PAdES) with the caller's certificate", tag="signing", roles="official, clerk", security=BEARER,
         summary_vi="Ký số văn bản PDF", body=_multipart(SIGN_FIELDS, ["file"]),
@@ -130,6 +156,8 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/v1/verify": {"post": _op(
         "Verify every signature of a PDF", tag="verification", roles="public", security=PUBLIC,
         summary_vi="Kiểm tra chữ ký số trong văn bản PDF",
+        params=[{"name": "format", "in": "query", "schema": {"enum": ["json", "html", "xml"], "default": "json"},
+                 "description": "json report, html report file, or the ETSI TS 119 102-2 XML report"}],
         body=_multipart({"file": {"type": "string", "format": "binary"}}, ["file"]),
         responses={"200": _json({"$ref": "#/components/schemas/VerificationReport"}),
                    "400": _error("Not a PDF or unreadable"), "413": _error("Too large")})},

@@ -19,10 +19,10 @@ from ca.timeutil import iso_utc, to_vn
 from web import accounts
 from web.auth import Principal, instance, page_roles, public
 from web.forms import EmptyForm, LoginForm
-from web.security import LANGUAGES, current_language, throttle_login
+from web.page_text import ALL_ROLES, message
+from web.security import LANGUAGES, throttle_login
 
 bp = Blueprint("pages", __name__)
-ALL_ROLES = ("admin", "official", "clerk", "auditor")
 
 
 @bp.app_template_filter("vn")
@@ -56,13 +56,6 @@ REVOCATION_NAMES = {"good": _l("not revoked"), "revoked": _l("REVOKED"), "unknow
 def _names() -> dict[str, Any]:
     return {"role_name": lambda r: str(ROLE_NAMES.get(r, r)), "status_name": lambda s: str(STATUS_NAMES.get(s, s)),
             "revocation_name": lambda s: str(REVOCATION_NAMES.get(s, s))}
-
-
-def message(exc: Any) -> str:
-    """The text of a domain error in the reader's language."""
-    if hasattr(exc, "vi_message"):
-        return exc.en_message if current_language() == "en" else exc.vi_message
-    return str(exc)
 
 
 def safe_next(target: str | None) -> str:

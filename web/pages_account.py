@@ -12,11 +12,11 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from ca.authority import cert_status
-from ca.errors import KysoError, NotFound
+from ca.errors import Forbidden, KysoError, NotFound
 from web import accounts
 from web.auth import instance, page_roles
 from web.forms import EmptyForm, SignatureImageForm, TokenForm, TotpForm
-from web.pages import ALL_ROLES, message
+from web.page_text import ALL_ROLES, message
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -40,7 +40,8 @@ def _page(status: int = 200, *, new_token: str | None = None, token_form: TokenF
              for c in inst.authority.search(owner_id=me["id"], limit=50)]
     return render_template("account/home.html", me=me, certs=certs, tokens=accounts.list_tokens(inst, me["username"]),
                            token_form=token_form or TokenForm(), image_form=image_form or SignatureImageForm(),
-                           revoke_form=EmptyForm(), new_token=new_token), status
+                           revoke_form=EmptyForm(), new_token=new_token,
+                           image_kind=accounts.IMAGE_KINDS.get(me["role"])), status
 
 
 @bp.get("/")
@@ -77,29 +78,36 @@ def totp() -> Any:
                            enrolled=accounts.get(instance(), current_user.username)["totp"]), status
 
 
-@bp.post("/signature")
+def _image_kind() -> str:
+    kind = accounts.IMAGE_KINDS.get(current_user.role)
+    if kind is None:
+        raise Forbidden("Only officials (signature) and clerks (agency seal) keep an image",
+                        "Chỉ cán bộ ký (ảnh chữ ký) và văn thư (ảnh con dấu) mới lưu ảnh", code="no_image_for_role")
+    return kind
+
+
+@bp.post("/image")
 @page_roles(*ALL_ROLES)
-def signature_upload() -> Any:
+def image_upload() -> Any:
     form = SignatureImageForm()
+    kind = _image_kind()
     upload = request.files.get("image")
-    data = upload.read(accounts.SIGNATURE_IMAGE_MAX + 1) if upload else b""
+    data = upload.read(accounts.IMAGE_MAX + 1) if upload else b""
     try:
-        form.validate_on_submit()
-        accounts.set_signature_image(instance(), current_user.username, data)
+        accounts.set_image(instance(), current_user.username, kind, data)
     except KysoError as exc:
         form.image.errors = [message(exc)]
         return _page(400, image_form=form)
-    flash(_("Signature image saved."), "ok")
+    flash(_("Signature image saved.") if kind == "signature" else _("Seal image saved."), "ok")
     return redirect(url_for(".home"))
 
 
-@bp.get("/signature.png")
+@bp.get("/image.png")
 @page_roles(*ALL_ROLES)
-def signature_image() -> Any:
-    data = accounts.signature_image(instance(), current_user.username)
+def image() -> Any:
+    data = accounts.image(instance(), current_user.username, _image_kind())
     if data is None:
-        raise NotFound("You have not uploaded a signature image", "Bạn chưa tải lên ảnh chữ ký",
-                       code="image_missing")
+        raise NotFound("You have not uploaded an image yet", "Bạn chưa tải ảnh lên", code="image_missing")
     resp = Response(data, mimetype="image/png")
     resp.headers["Cache-Control"] = "private, no-store"
     return resp

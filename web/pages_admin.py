@@ -14,8 +14,8 @@ from ca.authority import cert_status, certificate_json
 from ca.errors import KysoError, Unavailable
 from web import accounts, oversight
 from web.auth import instance, page_roles
-from web.forms import EmptyForm, IssueForm, PasswordForm, RevokeForm, SearchForm, UserForm, UserUpdateForm
-from web.pages import message
+from web.forms import EmptyForm, options, IssueForm, PasswordForm, RevokeForm, SearchForm, UserForm, UserUpdateForm
+from web.page_text import message
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 READERS = ("admin", "auditor")
@@ -120,8 +120,8 @@ def _subject(form: IssueForm) -> dict[str, Any]:
 def issue() -> Any:
     inst = instance()
     form = IssueForm()
-    form.owner.choices = [("", "—")] + [(u["username"], f"{u['username']} — {u['full_name'] or ''}")
-                                        for u in accounts.list_users(inst) if u["active"]]
+    form.owner.choices = options([("", "—")] + [(u["username"], f"{u['username']} — {u['full_name'] or ''}")
+                                                for u in accounts.list_users(inst) if u["active"]])
     error = None
     if request.method == "POST":
         if form.validate_on_submit():

@@ -2,12 +2,16 @@
 preview of page 1 to place the signature, confirm with the TOTP code, download the result.
 
 The signing itself is the signing service's (``signer/service.py``); this module parses the form, calls it and
-serialises: one PDF back for one file, a ZIP for several (or JSON with every file for the page's script, which
-shows the batch's progress)."""
+serialises: one PDF back for one file, a ZIP for several (or newline-delimited JSON that
+streams the batch's progress to the page's script)."""
 from __future__ import annotations
 
 import base64
 import io
+import json
+import logging
+import queue
+import threading
 import zipfile
 from typing import Any
 
@@ -17,10 +21,13 @@ from flask_login import current_user
 from ca.errors import InvalidInput, KysoError, Unavailable
 from web import preview
 from web.auth import instance, page_roles
+from web.errors import status_for
 from web.forms import SignForm
-from web.pages import message
+from web.page_text import message
+from web.security import current_language
 
 bp = Blueprint("sign", __name__, url_prefix="/sign")
+log = logging.getLogger("kyso.web")
 SIGNERS = ("official", "clerk")
 MAX_FILES = 50
 
@@ -34,29 +41,27 @@ def _service() -> Any:
     return service
 
 
-def _wants_json() -> bool:
-    return request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json"
+def _stream_wanted() -> bool:
+    return "application/x-ndjson" in request.headers.get("Accept", "")
 
 
 def _signed_name(name: str) -> str:
     base = (name or "document.pdf").replace("\\", "/").rsplit("/", 1)[-1] or "document.pdf"
     stem = base[:-4] if base.lower().endswith(".pdf") else base
-    return f"{stem}.signed.pdf"
+    return f"{stem}-signed.pdf"
 
 
-def _options(form: SignForm) -> dict[str, Any]:
-    opts: dict[str, Any] = {"level": form.level.data or "B-LT", "appearance": form.appearance.data or "signer"}
-    if opts["appearance"] in ("signer", "seal"):
-        opts["page"] = form.page.data or 1
-        if form.box.data:
-            opts["box"] = form.box.data.strip()
+def _options(form: SignForm) -> Any:
+    """The signing service's options, from the API's field names (the service checks them)."""
+    fields: dict[str, Any] = {"level": form.level.data or "B-LT", "appearance": form.appearance.data or "signer"}
+    if fields["appearance"] in ("signer", "seal"):
+        fields["page"] = form.page.data or ""
+        fields["box"] = (form.box.data or "").strip()
     for key in ("reason", "location", "doc_number"):
-        value = getattr(form, key).data
-        if value and value.strip():
-            opts[key] = value.strip()
-    if opts["appearance"] == "copy":
-        opts["copy_form"] = form.copy_form.data
-    return opts
+        fields[key] = getattr(form, key).data or ""
+    if fields["appearance"] == "copy":
+        fields["copy_form"] = form.copy_form.data
+    return _service().options_from_form(fields)
 
 
 @bp.get("")
@@ -94,28 +99,78 @@ def sign() -> Any:
         if len(uploads) > MAX_FILES:
             raise InvalidInput(f"At most {MAX_FILES} files at once", f"Tối đa {MAX_FILES} tệp mỗi lần",
                                code="too_many_files")
-        documents = [(_signed_name(u.filename), u.read()) for u in uploads]
-        results = _service().sign_batch(instance(), current_user.username, [d for _, d in documents],
-                                        otp=(form.otp.data or "").strip() or None, **_options(form))
+        options = _options(form)
     except KysoError as exc:
-        if _wants_json():
-            raise
-        status = {"forbidden": 403, "not_found": 404, "conflict": 409, "too_large": 413,
-                  "unavailable": 503}.get(exc.kind, 400)
-        return render_template("sign.html", form=form, error=message(exc),
-                               activation=instance().settings.signing_activation), status
-    signed = [(name, bytes(pdf)) for (name, _), pdf in zip(documents, results)]
-    if _wants_json():
-        return jsonify({"documents": [{"name": n, "size": len(p), "pdf": base64.b64encode(p).decode()}
-                                      for n, p in signed]})
+        if _stream_wanted():
+            return jsonify({"error": exc.code, "message": message(exc)}), status_for(exc)
+        return _form_error(form, exc)
+    names = [_signed_name(u.filename) for u in uploads]
+    pdfs = [u.read() for u in uploads]
+    otp = (form.otp.data or "").strip() or None
+    if _stream_wanted():
+        return _stream(names, pdfs, options, otp)
+    try:
+        signed = _service().sign_batch(instance(), current_user.username, pdfs, options, otp=otp)
+    except KysoError as exc:
+        return _form_error(form, exc)
     if len(signed) == 1:
-        name, pdf = signed[0]
-        return _download(pdf, name, "application/pdf")
+        return _download(signed[0], names[0], "application/pdf")
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, pdf in signed:
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for name, pdf in zip(_unique(names), signed):
             zf.writestr(name, pdf)
     return _download(buf.getvalue(), "signed.zip", "application/zip")
+
+
+def _form_error(form: SignForm, exc: KysoError) -> Any:
+    return render_template("sign.html", form=form, error=message(exc),
+                           activation=instance().settings.signing_activation), status_for(exc)
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        n = seen.get(name, 0)
+        seen[name] = n + 1
+        out.append(name if n == 0 else f"{name[:-4]}-{n + 1}.pdf")
+    return out
+
+
+def _stream(names: list[str], pdfs: list[bytes], options: Any, otp: str | None) -> Response:
+    """The batch as newline-delimited JSON: ``{"signed": i, "total": n}`` after each document (the service's
+    progress), then ``{"documents": [...]}`` once all are signed and recorded, or ``{"error", "message"}``."""
+    inst, username, english = instance(), current_user.username, current_language() == "en"
+    service = _service()
+    events: queue.Queue = queue.Queue()
+
+    def work() -> None:
+        try:
+            signed = service.sign_batch(inst, username, pdfs, options, otp=otp,
+                                        progress=lambda i: events.put({"signed": i, "total": len(pdfs)}))
+        except KysoError as exc:
+            events.put({"error": exc.code, "message": exc.en_message if english else exc.vi_message})
+        except Exception:  # noqa: BLE001 - logged; the person sees a plain message
+            log.exception("signing batch failed")
+            events.put({"error": "internal_error",
+                        "message": "Internal server error." if english else "Lỗi máy chủ."})
+        else:
+            events.put({"documents": [{"name": n, "size": len(p), "pdf": base64.b64encode(p).decode()}
+                                      for n, p in zip(_unique(names), signed)]})
+        events.put(None)
+
+    worker = threading.Thread(target=work, name="kyso-sign-batch", daemon=True)
+    worker.start()
+
+    def lines() -> Any:
+        yield json.dumps({"signed": 0, "total": len(pdfs)}) + "\n"
+        while (event := events.get()) is not None:
+            yield json.dumps(event, ensure_ascii=False) + "\n"
+        worker.join()
+
+    resp = Response(lines(), mimetype="application/x-ndjson")
+    resp.headers["X-Accel-Buffering"] = "no"
+    return resp
 
 
 def _download(data: bytes, name: str, mimetype: str) -> Response:

@@ -6,12 +6,12 @@ import base64
 import json
 from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, current_app, render_template, request
 
-from ca.errors import InvalidInput, KysoError, Unavailable
+from ca.errors import InvalidInput, KysoError, TooLarge, Unavailable
 from web.auth import instance, public
 from web.forms import VerifyForm
-from web.pages import message
+from web.page_text import message
 
 bp = Blueprint("verify", __name__, url_prefix="/verify")
 
@@ -19,24 +19,24 @@ COLOUR = {"TOTAL_PASSED": "green", "INDETERMINATE": "amber", "TOTAL_FAILED": "re
 
 
 def verify_document(data: bytes) -> dict[str, Any]:
-    """The report as in API.md (``POST /api/v1/verify``), from the verification service."""
-    try:
-        from signer import verify as verify_service
-    except ImportError:
-        raise Unavailable("Verification is not installed in this build",
-                          "Bản cài đặt này chưa có chức năng kiểm tra chữ ký", code="verification_unavailable") from None
-    report = verify_service.verify_pdf(data, instance())
-    return report.to_json() if hasattr(report, "to_json") else report
-
-
-def report_html(report: dict[str, Any]) -> str | None:
-    """The downloadable HTML report, when the verification service renders one."""
+    """The report as in API.md (``POST /api/v1/verify``), from the verification service's process pool."""
     try:
         from web import verification
     except ImportError:
-        return None
-    render = getattr(verification, "render_report", None)
-    return render(report) if render else None
+        raise Unavailable("Verification is not installed in this build",
+                          "Bản cài đặt này chưa có chức năng kiểm tra chữ ký", code="verification_unavailable") from None
+    limit = instance().settings.max_upload_bytes
+    if len(data) > limit:
+        raise TooLarge(f"The file is larger than {limit // (1024 * 1024)} MB",
+                       f"Tệp lớn hơn {limit // (1024 * 1024)} MB", code="pdf_too_large")
+    return verification.verifier_pool(current_app._get_current_object()).verify(data).report
+
+
+def report_html(report: dict[str, Any]) -> str:
+    """The downloadable, self-contained HTML report (the verification service's template)."""
+    from web import verification
+
+    return verification.render_report(report)
 
 
 @bp.route("", methods=["GET", "POST"])
@@ -52,7 +52,7 @@ def form() -> Any:
             raise InvalidInput("Choose a PDF file", "Hãy chọn một tệp PDF", code="file_missing")
         report = verify_document(data)
     except KysoError as exc:
-        status = 503 if exc.kind in ("unavailable", "timeout") else 400
+        status = {"unavailable": 503, "timeout": 503, "too_large": 413}.get(exc.kind, 400)
         return render_template("verify.html", form=form, report=None, error=message(exc)), status
     sigs = report.get("signatures", [])
     for sig in sigs:
@@ -62,8 +62,7 @@ def form() -> Any:
     downloads = {"json": "data:application/json;base64," + base64.b64encode(
         json.dumps(report, ensure_ascii=False, indent=2).encode()).decode()}
     html = report_html(report)
-    if html:
-        downloads["html"] = "data:text/html;charset=utf-8;base64," + base64.b64encode(html.encode()).decode()
+    downloads["html"] = "data:text/html;charset=utf-8;base64," + base64.b64encode(html.encode()).decode()
     name = (upload.filename or "document.pdf").rsplit("/", 1)[-1]
     return render_template("verify.html", form=form, report=report, signatures=sigs, overall=overall,
                            downloads=downloads, filename=name)

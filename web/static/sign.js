@@ -69,48 +69,77 @@
     var bar = document.getElementById("progress-bar");
     var text = document.getElementById("progress-text");
     var results = document.getElementById("results");
+    var seen = 0; // characters of the streamed answer already read
     progress.hidden = false;
     results.textContent = "";
+    text.className = "";
     bar.value = 0;
+
+    function fail(message) {
+      bar.value = 0;
+      text.textContent = texts.failed + " " + message;
+      text.className = "flash error";
+    }
+
+    function handle(event) {
+      if (event.error) { fail(event.message || event.error); return; }
+      if (event.total !== undefined) {
+        // the upload is the first half of the bar, the signing in the HSM the second
+        bar.value = 50 + Math.round(50 * event.signed / event.total);
+        text.textContent = texts.signing.replace("{n}", String(event.total)) + " " + event.signed + "/" + event.total;
+      }
+      if (event.documents) {
+        event.documents.forEach(function (d) {
+          var li = document.createElement("li");
+          var a = document.createElement("a");
+          a.href = URL.createObjectURL(b64ToBlob(d.pdf, "application/pdf"));
+          a.download = d.name;
+          a.className = "download";
+          a.textContent = texts.download + " " + d.name;
+          li.textContent = "✔ ";
+          li.appendChild(a);
+          results.appendChild(li);
+        });
+        bar.value = 100;
+        text.className = "flash ok";
+        text.textContent = texts.done.replace("{n}", String(event.documents.length));
+      }
+    }
+
+    function readLines() {
+      var end;
+      while ((end = xhr.responseText.indexOf("\n", seen)) >= 0) {
+        var line = xhr.responseText.slice(seen, end);
+        seen = end + 1;
+        if (line.trim()) { handle(JSON.parse(line)); }
+      }
+    }
+
     var xhr = new XMLHttpRequest();
     xhr.open("POST", form.action);
-    xhr.setRequestHeader("Accept", "application/json");
+    xhr.setRequestHeader("Accept", "application/x-ndjson");
     xhr.setRequestHeader("X-CSRFToken", csrf);
-    xhr.responseType = "json";
     xhr.upload.addEventListener("progress", function (e) {
       if (!e.lengthComputable) { return; }
-      var pct = Math.round(50 * e.loaded / e.total);
-      bar.value = pct;
-      text.textContent = texts.uploading.replace("{pct}", String(pct * 2));
+      var pct = Math.round(100 * e.loaded / e.total);
+      bar.value = Math.round(pct / 2);
+      text.textContent = texts.uploading.replace("{pct}", String(pct));
     });
     xhr.upload.addEventListener("load", function () {
       bar.value = 50;
       text.textContent = texts.signing.replace("{n}", String(n));
     });
+    xhr.addEventListener("progress", function () { if (xhr.status === 200) { readLines(); } });
     xhr.addEventListener("load", function () {
-      var body = xhr.response || {};
       if (xhr.status !== 200) {
-        bar.value = 0;
-        text.textContent = texts.failed + " " + (body.message || xhr.status);
-        text.className = "flash error";
+        var body = {};
+        try { body = JSON.parse(xhr.responseText); } catch (e) { body = {}; }
+        fail(body.message || String(xhr.status));
         return;
       }
-      var docs = body.documents || [];
-      docs.forEach(function (d, i) {
-        var li = document.createElement("li");
-        var a = document.createElement("a");
-        a.href = URL.createObjectURL(b64ToBlob(d.pdf, "application/pdf"));
-        a.download = d.name;
-        a.className = "download";
-        a.textContent = texts.download + " " + d.name;
-        li.textContent = "✔ ";
-        li.appendChild(a);
-        results.appendChild(li);
-        bar.value = 50 + Math.round(50 * (i + 1) / docs.length);
-      });
-      text.className = "flash ok";
-      text.textContent = texts.done.replace("{n}", String(docs.length));
+      readLines();
     });
+    xhr.addEventListener("error", function () { fail(String(xhr.status || "")); });
     xhr.send(new FormData(form));
   });
 })();
