@@ -151,7 +151,8 @@ def sign_pdf(instance: Any, username: str, pdf: bytes, options: SignOptions | No
 def sign_batch(instance: Any, username: str, pdfs: Iterable[bytes], options: SignOptions | None = None, *,
                otp: Any = None, progress: Callable[[int], None] | None = None) -> list[bytes]:
     """Sign several PDFs with one activation. All or nothing: if one document is refused, none is signed or
-    recorded. ``progress(n)`` is called after each document."""
+    recorded. ``progress(n)`` is called with 0 once every check and the activation passed, then after each
+    document with the number signed so far."""
     options = (options or SignOptions()).checked()
     pdfs = list(pdfs)
     if not pdfs:
@@ -172,6 +173,8 @@ def sign_batch(instance: Any, username: str, pdfs: Iterable[bytes], options: Sig
     reserved = reserved_size(instance, ident, options.level, cert_sizes)
     cert = ident.certificate
     signed = []
+    if progress is not None:
+        progress(0)
     for i, (doc, spec) in enumerate(zip(docs, specs), start=1):
         signed.append(levels.sign(doc, spec, signer, cert, options.level, auth, now, reserved))
         if progress is not None:
