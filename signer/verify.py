@@ -28,11 +28,12 @@ from pyhanko.sign.validation.status import SignatureCoverageLevel
 
 from ca.errors import InvalidInput, KysoError
 from ca.timeutil import iso_vn, utcnow
-from signer import decree30, embedded, indication, registry
+from signer import decree30, embedded, fastpdf, indication, registry
 from signer.messages import empty, say
 from signer.trust import TrustSet
 
 log = logging.getLogger("kyso.verify")
+fastpdf.install()
 
 
 class NotAPdf(InvalidInput):
