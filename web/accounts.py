@@ -13,7 +13,7 @@ import pyotp
 from sqlalchemy import func, select
 
 from ca import users as ca_users
-from ca.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from ca.errors import Forbidden, InvalidInput, NotFound
 from ca.store.models import ApiToken, User
 
 IMAGE_MAX = 2 * 1024 * 1024
@@ -27,27 +27,9 @@ def _user_dict(u: User) -> dict[str, Any]:
 
 
 def login(inst: Any, username: str, password: str, *, address: str | None = None) -> dict[str, Any]:
-    """Check the password; success and failure are both audited (and committed)."""
-    username = (username or "").strip().lower()
-    if not username or not password:
-        raise Unauthorized("Wrong user name or password", "Sai tên đăng nhập hoặc mật khẩu", code="bad_credentials")
-    ca_login = getattr(ca_users, "login", None)
-    if ca_login is not None:  # the CA's own audited login, when it exists
-        with inst.store.write() as s:
-            return _user_dict(ca_login(s, username, password, inst.authority))
-    failure: Exception | None = None
+    """Check the password; success and failure are both audited and committed (``ca.users.login``)."""
     with inst.store.write() as s:
-        try:
-            user = ca_users.authenticate(s, username, password)
-        except Unauthorized as exc:
-            failure = exc
-            inst.authority.record(s, username[:64], "auth.login_failed", username[:200], {"address": address})
-        else:
-            inst.authority.record(s, user.username, "auth.login", user.username, {"address": address})
-            out = _user_dict(user)
-    if failure is not None:
-        raise failure
-    return out
+        return _user_dict(ca_users.login(s, username, password, inst.authority, address=address))
 
 
 def record(inst: Any, actor: str, action: str, target: str | None = None, details: dict | None = None) -> None:

@@ -111,7 +111,7 @@ class SignForm(FlaskForm):
     location = StringField(_l("Location"), validators=[Optional(), Length(max=200)])
     doc_number = StringField(_l("Document number and symbol"), validators=[Optional(), Length(max=100)])
     copy_form = SelectField(_l("Copy form"), choices=options([("SAO Y", "SAO Y"), ("SAO LỤC", "SAO LỤC"),
-                                                              ("TRÍCH SAO", "TRÍCH SAO")]))
+                                                              ("TRÍCH SAO", "TRÍCH SAO")]), default="SAO Y")
     otp = StringField(_l("TOTP code"), validators=[Optional(), Regexp(r"^\s*\d{6}\s*$")])
 
 
