@@ -142,8 +142,15 @@ def verify(session: Session, public_key: Any = None) -> AuditReport:
         expected_seq = event.seq + 1
     head = session.get(AuditHead, 1)
     last_seq = expected_seq - 1
-    if head is not None and (head.seq != last_seq or head.hash != prev_hash):
-        report.problems.append((head.seq, f"the chain head says row {head.seq} but the log ends at row {last_seq} (rows deleted at the end?)"))
+    if head is not None:
+        if head.seq > last_seq:
+            report.problems.append((last_seq + 1, f"rows {last_seq + 1}–{head.seq} are missing at the end "
+                                                  f"(deleted: the chain head says the log ends at row {head.seq})"))
+        elif head.seq < last_seq:
+            report.problems.append((head.seq + 1, f"rows {head.seq + 1}–{last_seq} lie beyond the chain head "
+                                                  f"(row {head.seq}): added outside kyso (forged)"))
+        elif head.hash != prev_hash:
+            report.problems.append((last_seq, "the last row does not match the chain head (edited or replaced)"))
     for cp in session.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.seq)).scalars():
         report.checkpoints += 1
         if hashes_by_seq.get(cp.seq) != cp.hash:

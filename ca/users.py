@@ -91,6 +91,28 @@ def authenticate(session: Session, username: str, password: str) -> User:
     return user
 
 
+def login(session: Session, username: str, password: str, authority: Any, *,
+          address: str | None = None) -> User:
+    """Log a person in: check the password and audit the outcome (``auth.login`` / ``auth.login_failed``).
+
+    Success: the event is added to ``session``'s transaction, which the caller commits. Failure: the event and
+    the failed-login count are **committed here**, then ``Unauthorized`` is raised — an error leaving a
+    ``store.write()`` block rolls its transaction back, and a failed login must stay on record. The same error
+    for an unknown user and a wrong password."""
+    name = (username or "").strip().lower()[:64] if isinstance(username, str) else ""
+    try:
+        if not name or not isinstance(password, str) or not password:
+            raise Unauthorized("Wrong user name or password", "Sai tên đăng nhập hoặc mật khẩu",
+                               code="bad_credentials")
+        user = authenticate(session, name, password)
+    except Unauthorized:
+        authority.record(session, name or "anonymous", "auth.login_failed", name or None, {"address": address})
+        session.commit()
+        raise
+    authority.record(session, user.username, "auth.login", user.username, {"address": address})
+    return user
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
