@@ -54,9 +54,9 @@ def _dp_name(url: str) -> bytes:
 
 
 def build(*, issuer_cert: x509.Certificate, key: object, number: int, this_update: dt.datetime,
-          next_update: dt.datetime, entries: bytes, idp_url: str | None, only_ca_certs: bool,
+          next_update: dt.datetime, entries: bytes | list[bytes], idp_url: str | None, only_ca_certs: bool,
           delta_base: int | None = None, freshest_url: str | None = None) -> bytes:
-    """The signed CRL. ``entries``: concatenated pre-encoded entries (any order). ``idp_url=None``: an IDP
+    """The signed CRL. ``entries``: pre-encoded entries (a list, or already concatenated; any order). ``idp_url=None``: an IDP
     without a distribution point name (the root's ARL: a self-signed root has no CRL distribution point, and
     OpenSSL's ``-crl_check_all`` then refuses an ARL whose IDP names one, "different CRL scope")."""
     ski = issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
@@ -71,13 +71,15 @@ def build(*, issuer_cert: x509.Certificate, key: object, number: int, this_updat
     if freshest_url is not None and delta_base is None:
         exts.append(der.extension(OID_FRESHEST, der.seq(der.seq(_dp_name(freshest_url)))))
     alg = der.signature_algorithm(key)
-    tbs = der.seq(
-        der.integer(1),  # v2
-        alg,
-        issuer_cert.subject.public_bytes(),
-        der.time(this_update),
-        der.time(next_update),
-        der.seq(entries) if entries else b"",
-        der.explicit(0, der.seq(*exts)),
-    )
-    return der.signed(tbs, key, alg)
+    head = (der.integer(1) + alg + issuer_cert.subject.public_bytes() + der.time(this_update)  # v2
+            + der.time(next_update))
+    tail = der.explicit(0, der.seq(*exts))
+    if isinstance(entries, (bytes, bytearray)):
+        entries = [entries]
+    size = sum(map(len, entries))
+    list_header = (b"\x30" + der.length(size)) if size else b""
+    tbs_len = len(head) + len(list_header) + size + len(tail)
+    # one copy of the (possibly 50 MB) entries: headers are computed from the lengths first
+    tbs = b"".join([b"\x30", der.length(tbs_len), head, list_header, *entries, tail])
+    signature = der.bits(der.sign(key, tbs))
+    return b"".join([b"\x30", der.length(len(tbs) + len(alg) + len(signature)), tbs, alg, signature])
