@@ -1,0 +1,199 @@
+"""``python -m bench verify [--seconds S] [--revoked N] [--connections C]``
+
+Verifications per second of a 1-page PAdES B-LT PDF signed by kyso, side by side in one run:
+
+* kyso ``POST /api/v1/verify`` over HTTP (``kyso serve``, 2 workers; ``wrk`` drives it), the full report:
+  integrity, path, kyso-registry revocation, difference analysis, level, Decree 30, messages;
+* pyHanko's ``validate_pdf_signature`` in-process, 2 processes, checking revocation from kyso's published CRL
+  (hard-fail), i.e. what a verifier without kyso's registry does;
+* ``pdfsig`` (poppler), one process per file, 2 at a time (integrity only).
+
+Then ``N`` (default 100,000) revoked certificates are written into kyso's store (bulk SQL), the CRLs re-published,
+and the same is measured again. Targets (2 cores): kyso ≥ 100 verifications/s; the 100k case ≤ 10% more cost.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from bench import _pki
+
+
+def simple_pdf(text: str = "Cong van so 123/CADN") -> bytes:
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+            b"/Resources << /Font << /F1 5 0 R >> >> >>"]
+    content = f"BT /F1 14 Tf 72 760 Td ({text}) Tj ET".encode()
+    objs.append(b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream")
+    objs.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    out = io.BytesIO()
+    out.write(b"%PDF-1.7\n")
+    offsets = []
+    for n, body in enumerate(objs, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % n + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1))
+    for off in offsets:
+        out.write(b"%010d 00000 n \n" % off)
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref))
+    return out.getvalue()
+
+
+def signed_blt(inst: Any) -> bytes:
+    """A B-LT file from kyso's own signing service (HSM key, in-process TSA, DSS)."""
+    import dataclasses
+
+    from ca.users import create_user
+    from signer.service import SignOptions, sign_pdf
+
+    inst.settings = dataclasses.replace(inst.settings, signing_activation="none")
+    with inst.store.write() as s:
+        create_user(s, "canbo", "official", "mat-khau-123", full_name="Nguyễn Thị Hằng", org="Công an Đà Nẵng")
+    inst.authority.issue(profile="official", subject={"CN": "Nguyễn Thị Hằng", "O": "Công an thành phố Đà Nẵng",
+                                                       "C": "VN", "title": "Trưởng phòng",
+                                                       "uid": ["CCCD:048190000123"]},
+                         keygen="ec-p256", owner="canbo", actor="bench")
+    return sign_pdf(inst, "canbo", simple_pdf(), SignOptions(level="B-LT"))
+
+
+def multipart(pdf: bytes) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"vb.pdf\"\r\n"
+            f"Content-Type: application/pdf\r\n\r\n").encode() + pdf + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def _pyhanko_loop(pdf: bytes, root_der: bytes, crls: list[bytes], seconds: float, out: Any) -> None:
+    from asn1crypto import x509 as asn1_x509
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
+    root = asn1_x509.Certificate.load(root_der)
+    n, deadline = 0, time.monotonic() + seconds
+    started = time.monotonic()
+    while time.monotonic() < deadline or n < 2:
+        emb = PdfFileReader(io.BytesIO(pdf), strict=False).embedded_signatures[0]
+        vc = ValidationContext(trust_roots=[root], crls=crls, revocation_mode="hard-fail", allow_fetching=False)
+        status = validate_pdf_signature(emb, vc)
+        assert status.bottom_line, status.pretty_print_details()
+        n += 1
+    out.put(n / (time.monotonic() - started))
+
+
+def pyhanko_rate(pdf: bytes, inst: Any, seconds: float, procs: int = 2) -> float:
+    from cryptography.hazmat.primitives import serialization
+
+    from ca import revocation
+
+    root = inst.authority.ca_cert("root").public_bytes(serialization.Encoding.DER)
+    crls = [revocation.current_crl(inst.authority, "issuing"), revocation.current_crl(inst.authority, "issuing", True),
+            revocation.current_crl(inst.authority, "root")]
+    ctx = multiprocessing.get_context("spawn")
+    q = ctx.Queue()
+    ps = [ctx.Process(target=_pyhanko_loop, args=(pdf, root, crls, seconds, q)) for _ in range(procs)]
+    for p in ps:
+        p.start()
+    rates = [q.get() for _ in ps]
+    for p in ps:
+        p.join()
+    return sum(rates)
+
+
+def pdfsig_rate(pdf: bytes, workdir: Path, seconds: float) -> float:
+    path = workdir / "blt.pdf"
+    path.write_bytes(pdf)
+    n, started = 0, time.monotonic()
+    while time.monotonic() - started < seconds:
+        a = subprocess.Popen(["pdfsig", str(path)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        b = subprocess.Popen(["pdfsig", str(path)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        for p in (a, b):
+            out = p.communicate()[0]
+            assert b"Signature is Valid" in out
+        n += 2
+    return n / (time.monotonic() - started)
+
+
+def serve(home: Path, workers: int, verify_workers: int) -> tuple[subprocess.Popen, str, Any]:
+    port = _pki.free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = open(home / f"bench-verify-{port}.log", "wb")
+    env = _pki.env_for(home, KYSO_VERIFY_RATE_LIMIT="off", KYSO_VERIFY_WORKERS=str(verify_workers))
+    proc = subprocess.Popen([_pki.KYSO, "serve", "--port", str(port), "--workers", str(workers), "--threads", "2"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    _pki.wait_http(url + "/api/v1/health", proc)
+    return proc, url, log
+
+
+def kyso_rate(url: str, pdf: bytes, seconds: int, connections: int, workdir: Path) -> float:
+    import requests
+
+    body, ctype = multipart(pdf)
+    first = requests.post(url + "/api/v1/verify", data=body, headers={"Content-Type": ctype}, timeout=60)
+    report = first.json()
+    sig = report["signatures"][0]
+    assert (sig["indication"], sig["level"]) == ("TOTAL_PASSED", "B-LT"), report
+    for _ in range(20):  # warm every verification process
+        requests.post(url + "/api/v1/verify", data=body, headers={"Content-Type": ctype}, timeout=60)
+    return _pki.wrk(url + "/api/v1/verify", body, ctype, seconds=seconds, connections=connections, workdir=workdir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench verify")
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--revoked", type=int, default=100_000)
+    ap.add_argument("--connections", type=int, default=4)
+    ap.add_argument("--workers", type=int, default=2, help="kyso serve --workers")
+    ap.add_argument("--verify-workers", type=int, default=1, help="verification processes per web worker")
+    args = ap.parse_args(argv)
+    home = _pki.temp_home("kyso-bench-verify-")
+    proc = log = None
+    try:
+        inst = _pki.new_instance(home)
+        pdf = signed_blt(inst)
+        print(f"B-LT file: {len(pdf):,} bytes; measuring {args.seconds} s per cell …", file=sys.stderr, flush=True)
+        proc, url, log = serve(home, args.workers, args.verify_workers)
+        rows: dict[str, list[float]] = {"kyso": [], "pyhanko": [], "pdfsig": []}
+        for phase in ("0", str(args.revoked)):
+            if phase != "0":
+                print(f"inserting {args.revoked:,} revoked certificates …", file=sys.stderr, flush=True)
+                _pki.bulk_revoked(inst, args.revoked)
+                from ca import crl
+
+                crl.publish_all(inst.authority)
+            rows["kyso"].append(kyso_rate(url, pdf, args.seconds, args.connections, home))
+            rows["pyhanko"].append(pyhanko_rate(pdf, inst, args.seconds))
+            rows["pdfsig"].append(pdfsig_rate(pdf, home, args.seconds))
+        names = {"kyso": f"kyso POST /api/v1/verify (HTTP, {args.workers} workers, full report)",
+                 "pyhanko": "pyHanko validate_pdf_signature + kyso CRL (in-process, 2 procs)",
+                 "pdfsig": "pdfsig (process per file, 2 at a time; integrity only)"}
+        table = []
+        for key, (base, loaded) in rows.items():
+            table.append([names[key], f"{base:,.1f}", f"{loaded:,.1f}", f"{(base / loaded - 1) * 100:+.1f}%",
+                          f"{rows['kyso'][0] / base:.2f}×" if key != "kyso" else "1.00×"])
+        print(_pki.table(["verifier", "verif./s (0 revoked)", f"verif./s ({args.revoked:,} revoked)",
+                          "cost with revocations", "kyso ÷ this (0 revoked)"], table))
+        ok = rows["kyso"][0] >= 100 and rows["kyso"][0] / rows["kyso"][1] <= 1.10
+        print(f"\ntargets: ≥ 100 verif./s — {rows['kyso'][0]:.0f}; 100k case ≤ +10% cost — "
+              f"{(rows['kyso'][0] / rows['kyso'][1] - 1) * 100:+.1f}%: {'met' if ok else 'NOT met'}")
+        return 0
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if log is not None:
+            log.close()
+        if os.environ.get("KYSO_BENCH_KEEP") != "1":
+            _pki.cleanup(home)
