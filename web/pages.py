@@ -50,12 +50,17 @@ ROLE_NAMES = {"admin": _l("Administrator"), "official": _l("Official"), "clerk":
 STATUS_NAMES = {"valid": _l("valid"), "revoked": _l("revoked"), "expired": _l("expired"),
                 "not_yet_valid": _l("not yet valid")}
 REVOCATION_NAMES = {"good": _l("not revoked"), "revoked": _l("REVOKED"), "unknown": _l("unknown")}
+REPORT_TERMS = {"entire_document": _l("the entire document"), "entire_revision": _l("the entire signed revision"),
+                "partial": _l("part of the document"), "none": _l("none"), "form_filling": _l("form filling, signatures"),
+                "annotations": _l("annotations"), "other": _l("other changes"), "crl": "CRL", "ocsp": "OCSP",
+                "registry": _l("kyso's register")}
 
 
 @bp.app_context_processor
 def _names() -> dict[str, Any]:
     return {"role_name": lambda r: str(ROLE_NAMES.get(r, r)), "status_name": lambda s: str(STATUS_NAMES.get(s, s)),
-            "revocation_name": lambda s: str(REVOCATION_NAMES.get(s, s))}
+            "revocation_name": lambda s: str(REVOCATION_NAMES.get(s, s)),
+            "term": lambda s: str(REPORT_TERMS.get(s, s))}
 
 
 def safe_next(target: str | None) -> str:

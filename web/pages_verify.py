@@ -16,6 +16,15 @@ from web.page_text import message
 bp = Blueprint("verify", __name__, url_prefix="/verify")
 
 COLOUR = {"TOTAL_PASSED": "green", "INDETERMINATE": "amber", "TOTAL_FAILED": "red"}
+# ETSI keeps a revoked signer without proof of existence before the revocation INDETERMINATE (a later proof could
+# still save it); for a person reading the page today that signature cannot be relied on: red, with the reason.
+RED_SUB_INDICATIONS = {"REVOKED_NO_POE", "REVOKED_CA_NO_POE", "REVOKED"}
+
+
+def colour(sig: dict[str, Any]) -> str:
+    if sig.get("sub_indication") in RED_SUB_INDICATIONS:
+        return "red"
+    return COLOUR.get(sig.get("indication"), "amber")
 
 
 def verify_document(data: bytes) -> dict[str, Any]:
@@ -56,7 +65,7 @@ def form() -> Any:
         return render_template("verify.html", form=form, report=None, error=message(exc)), status
     sigs = report.get("signatures", [])
     for sig in sigs:
-        sig["colour"] = COLOUR.get(sig.get("indication"), "amber")
+        sig["colour"] = colour(sig)
     overall = "red" if any(s["colour"] == "red" for s in sigs) else (
         "green" if sigs and all(s["colour"] == "green" for s in sigs) else "amber")
     downloads = {"json": "data:application/json;base64," + base64.b64encode(

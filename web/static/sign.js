@@ -54,6 +54,20 @@
     drawBox(box[0], box[1], box[2], box[3]);
   });
   files.addEventListener("change", loadPreview);
+
+  // show only the fields the chosen appearance uses
+  var appearance = document.getElementById("appearance");
+  var uses = {page: ["signer", "seal"], box: ["signer", "seal"], doc_number: ["attachment"], copy_form: ["copy"]};
+  function showFields() {
+    Object.keys(uses).forEach(function (name) {
+      var input = form.elements[name];
+      if (!input) { return; }
+      var label = input.closest("label");
+      if (label) { label.hidden = uses[name].indexOf(appearance.value) < 0; }
+    });
+  }
+  appearance.addEventListener("change", showFields);
+  showFields();
   if (pageField) { pageField.addEventListener("change", loadPreview); }
 
   function b64ToBlob(b64, type) {
