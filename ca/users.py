@@ -130,10 +130,13 @@ def create_token(session: Session, username: str, name: str | None = None, *, cl
 def user_for_token(session: Session, token: str, *, clock: Clock = utcnow) -> User:
     if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise Unauthorized("Invalid API token", "Mã truy cập API không hợp lệ", code="invalid_token")
-    row = session.execute(select(ApiToken).where(ApiToken.token_hash == _token_hash(token))).scalar_one_or_none()
-    if row is None or row.revoked or not row.user.active:
+    # one query (token and user together): this runs on every API call
+    user = session.execute(select(User).join(ApiToken, ApiToken.user_id == User.id)
+                           .where(ApiToken.token_hash == _token_hash(token), ApiToken.revoked.is_(False),
+                                  User.active.is_(True))).scalar_one_or_none()
+    if user is None:
         raise Unauthorized("Invalid API token", "Mã truy cập API không hợp lệ", code="invalid_token")
-    return row.user
+    return user
 
 
 def verify_totp(session: Session, user: User, code: Any, *, clock: Clock = utcnow) -> None:
