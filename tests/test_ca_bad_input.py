@@ -99,13 +99,29 @@ def assert_error(resp: Any, status: int, code: str) -> None:
     assert "Traceback" not in resp.get_data(as_text=True)
 
 
-def test_bad_requests_are_4xx_json_and_store_nothing(client, admin_token, instance, tmp_path) -> None:  # noqa: ANN001
-    cases = _cases(tmp_path)
+CASES = [
+    "malformed CSR", "CSR with a wrong signature", "RSA-1024 CSR", "SHA-1 signed CSR", "EC P-521 key (not allowed)",
+    "csr is not text", "unknown profile", "a CA profile", "invalid CCCD (11 digits)", "title on agency",
+    "agency without MST", "serialNumber typed in", "subject not an object", "CSR and keygen both",
+    "neither CSR nor keygen", "keygen without owner", "keygen for an unknown owner", "keygen with a weak algorithm",
+    "huge CSR"]
+
+
+@pytest.fixture(scope="module")
+def bad_requests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict, int, str]]:
+    cases = _cases(tmp_path_factory.mktemp("bad-csr"))
+    assert sorted(cases) == sorted(CASES)
+    return cases
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_request_is_4xx_json_and_stores_nothing(case, bad_requests, client, admin_token,
+                                                    instance) -> None:  # noqa: ANN001
+    body, status, code = bad_requests[case]
     before = counts(instance)
-    for name, (body, status, code) in cases.items():
-        resp = client.post("/api/v1/certificates", headers=auth(admin_token), json=body)
-        assert_error(resp, status, code)
-        assert counts(instance) == before, name
+    resp = client.post("/api/v1/certificates", headers=auth(admin_token), json=body)
+    assert_error(resp, status, code)
+    assert counts(instance) == before
 
 
 def test_non_json_bodies_are_refused(client, admin_token, instance) -> None:  # noqa: ANN001
