@@ -14,7 +14,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields
 
 from signer.verify import Verifier
-from tests.test_verify_support import at_time, foreign_holder, kyso_holder, sign, signed_content, simple_pdf
+from tests.test_verify_support import foreign_holder, kyso_holder, sign, signed_content, simple_pdf
 
 
 @pytest.fixture(scope="module")
@@ -80,20 +80,24 @@ def test_kyso_signature_at_every_level_passes(level, instance, verifier, officia
     assert proc.returncode == 0, proc.stderr
 
 
-def _revoke_later(instance, holder, minutes: int = 1) -> dt.datetime:
-    """Revoke ``holder``'s certificate with kyso's revocation service, as of a minute from now."""
+def _revoke(instance, holder) -> None:
+    """Revoke ``holder``'s certificate now with kyso's revocation service (real clock: the CRLs and the audit log
+    of the shared test instance stay in order)."""
     from ca import revocation
 
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=minutes)
-    revocation.revoke(at_time(instance.authority, later), holder.serial_hex, "keyCompromise", actor="tests")
-    return later
+    revocation.revoke(instance.authority, holder.serial_hex, "keyCompromise", actor="tests")
+
+
+def _two_seconds_ago() -> dt.datetime:
+    # revocation times are kept to the second: a timestamp 2 s back is surely before a revocation made after it
+    return dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=2)
 
 
 def test_revoked_after_a_timestamped_signature_still_passes(instance, verifier):
     holder = kyso_holder(instance.authority, "official")
-    pdf = sign(simple_pdf(), holder, instance.authority, level="B-T")
-    revoked_at = _revoke_later(instance, holder)
-    sig = only(verifier.verify(pdf, moment=revoked_at + dt.timedelta(minutes=1)).report)
+    pdf = sign(simple_pdf(), holder, instance.authority, level="B-T", tsa_clock=_two_seconds_ago())
+    _revoke(instance, holder)
+    sig = only(verifier.verify(pdf).report)
     assert (sig["indication"], sig["sub_indication"]) == ("TOTAL_PASSED", None)
     assert sig["revocation"]["status"] == "revoked" and sig["revocation"]["source"] == "registry"
     assert any("sau thời điểm ký" in m for m in sig["messages"]["vi"])
@@ -102,14 +106,23 @@ def test_revoked_after_a_timestamped_signature_still_passes(instance, verifier):
 def test_revoked_without_timestamp_is_revoked_no_poe(instance, verifier, tmp_path):
     holder = kyso_holder(instance.authority, "official")
     pdf = sign(simple_pdf(), holder, instance.authority, level="B-B")
-    revoked_at = _revoke_later(instance, holder)
-    report = verifier.verify(pdf, moment=revoked_at + dt.timedelta(minutes=1)).report
+    _revoke(instance, holder)
+    report = verifier.verify(pdf).report
     sig = only(report)
     assert (sig["indication"], sig["sub_indication"]) == ("INDETERMINATE", "REVOKED_NO_POE")
     assert sig["revocation"]["status"] == "revoked"
     assert sig["intact"]
     assert report["document"]["verdict"] == "indeterminate"
     assert "Signature is Valid" in pdfsig(pdf, tmp_path)  # the bytes are fine; the certificate is not
+
+
+def test_revoked_before_the_timestamp_is_revoked_no_poe(instance, verifier):
+    holder = kyso_holder(instance.authority, "official")
+    _revoke(instance, holder)
+    pdf = sign(simple_pdf(), holder, instance.authority, level="B-T",
+               tsa_clock=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=2))
+    sig = only(verifier.verify(pdf, moment=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=3)).report)
+    assert (sig["indication"], sig["sub_indication"]) == ("INDETERMINATE", "REVOKED_NO_POE")
 
 
 def test_expired_signer(instance, verifier, official):

@@ -126,9 +126,12 @@ def kyso_crls(authority: Authority) -> list[asn1_crl.CertificateList]:
 
 
 def sign(pdf: bytes, holder: Holder, authority: Authority, *, level: str = "B-B", field: str = "Signature1",
-         certify: bool = False, docmdp: Any = None, subfilter: Any = None) -> bytes:
-    """Sign ``pdf`` at a PAdES level (B-B, B-T, B-LT, B-LTA) with pyHanko."""
-    tsa = KysoTSA(authority) if level != "B-B" else None
+         certify: bool = False, docmdp: Any = None, subfilter: Any = None, tsa_clock: Any = None) -> bytes:
+    """Sign ``pdf`` at a PAdES level (B-B, B-T, B-LT, B-LTA) with pyHanko (``tsa_clock``: the TSA's time, when
+    a test needs the timestamp a little in the past; nothing is written with that clock)."""
+    tsa = None
+    if level != "B-B":
+        tsa = KysoTSA(authority if tsa_clock is None else at_time(authority, tsa_clock))
     vc = None
     if level in ("B-LT", "B-LTA"):
         root = asn1_x509.Certificate.load(authority.ca_cert("root").public_bytes(serialization.Encoding.DER))
