@@ -108,6 +108,17 @@ def checkpoint_now(session: Session, signer: Any, *, clock: Clock = utcnow) -> A
     return session.execute(select(AuditCheckpoint).where(AuditCheckpoint.seq == seq)).scalar_one()
 
 
+def recent_events(session: Session, *, limit: int = 100, before: int | None = None) -> list[dict]:
+    """Events newest first (at most 1,000), as JSON-ready dicts; ``before``: only rows with a smaller ``seq``."""
+    from ca.timeutil import iso_utc
+
+    stmt = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(max(1, min(limit, 1000)))
+    if before:
+        stmt = stmt.where(AuditEvent.seq < before)
+    return [{"seq": e.seq, "time": iso_utc(e.ts), "actor": e.actor, "action": e.action, "target": e.target,
+             "details": e.details, "hash": e.hash} for e in session.execute(stmt).scalars()]
+
+
 @dataclass
 class AuditReport:
     events: int = 0

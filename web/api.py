@@ -87,21 +87,14 @@ def get_certificate(serial: str) -> Any:
 @bp.get("/audit")
 @api_roles("admin", "auditor")
 def audit_events() -> Any:
-    from sqlalchemy import select
-
-    from ca.store.models import AuditEvent
-    from ca.timeutil import iso_utc
+    from ca.audit import recent_events
 
     try:
-        limit = max(1, min(int(request.args.get("limit", 100)), 1000))
+        limit = int(request.args.get("limit", 100))
         before = request.args.get("before")
         before = int(before) if before else None
     except ValueError:
         raise InvalidInput("limit and before are integers", "limit và before là số nguyên", code="invalid_paging") from None
-    stmt = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)
-    if before:
-        stmt = stmt.where(AuditEvent.seq < before)
     with instance().store.read() as s:
-        events = [{"seq": e.seq, "time": iso_utc(e.ts), "actor": e.actor, "action": e.action, "target": e.target,
-                   "details": e.details, "hash": e.hash} for e in s.execute(stmt).scalars()]
+        events = recent_events(s, limit=limit, before=before)
     return jsonify({"events": events})
