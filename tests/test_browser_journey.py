@@ -197,6 +197,9 @@ def test_official_signs_visitor_verifies_revocation_turns_red(browser: Any, live
     for who in (admin, official, visitor):
         assert not [e for e in who.errors if "Content Security Policy" in e or "Refused" in e], who.errors
         who.close()
+    log = live_server.log.read_text(errors="replace")
+    for secret_text in (PASSWORD, ADMIN_PASSWORD, secret):
+        assert secret_text not in log  # no secret in the server's log
 
 
 def test_english_switch_and_login_error(browser: Any, live_server: Any) -> None:
