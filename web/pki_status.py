@@ -112,5 +112,60 @@ def release_hold(serial: str) -> Any:
     return jsonify(revocation.release_hold(instance().authority, serial, actor=actor()))
 
 
+class StatusFastPath:
+    """WSGI middleware answering ``POST /ocsp``, ``GET /ocsp/<base64>`` and ``POST /tsa`` before Flask.
+
+    These public, binary, high-volume endpoints take no session, cookie, form, template or login: Flask's request
+    machinery and the app's hooks cost several times the work of the answer itself (measured in
+    docs/performance.md). The answers are exactly those of the Flask views above, which stay registered (for the
+    route table and documentation) and serve anything the fast path declines. Rate limiting of these endpoints
+    belongs in front of the server (reverse proxy or CDN), as for any OCSP responder.
+    """
+
+    def __init__(self, app: Any, wsgi_app: Any):
+        self.app = app
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict, start_response: Any) -> Any:
+        method = environ.get("REQUEST_METHOD")
+        path = environ.get("PATH_INFO", "")
+        if method == "POST" and path in ("/ocsp", "/ocsp/", "/tsa"):
+            body = self._body(environ)
+            auth = self.app.extensions["kyso"].authority
+            if path == "/tsa":
+                return self._reply(start_response, tsa.respond(auth, body), "application/timestamp-reply", None)
+            return self._reply(start_response, ocsp.respond(auth, body), "application/ocsp-response", None)
+        if method == "GET" and path.startswith("/ocsp/"):
+            try:
+                data = base64.b64decode(path[6:].replace(" ", "+"), validate=True)
+            except (binascii.Error, ValueError):
+                data = b""
+            inst = self.app.extensions["kyso"]
+            answer = ocsp.respond(inst.authority, data)
+            max_age = inst.settings.ocsp_validity_minutes * 30 if ocsp.is_successful(answer) else None
+            return self._reply(start_response, answer, "application/ocsp-response", max_age)
+        return self.wsgi_app(environ, start_response)
+
+    @staticmethod
+    def _body(environ: dict) -> bytes:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or -1)
+        except ValueError:
+            return b""
+        stream = environ["wsgi.input"]
+        if length > _MAX_BODY:
+            return b""  # answered as malformed; never read a huge body
+        data = stream.read(length) if length >= 0 else stream.read(_MAX_BODY + 1)
+        return data if len(data) <= _MAX_BODY else b""
+
+    @staticmethod
+    def _reply(start_response: Any, data: bytes, mimetype: str, max_age: int | None) -> list[bytes]:
+        cache = f"public, max-age={max_age}" if max_age is not None else "no-store"
+        start_response("200 OK", [("Content-Type", mimetype), ("Content-Length", str(len(data))),
+                                  ("Cache-Control", cache)])
+        return [data]
+
+
 def init_app(app: Any) -> None:
     app.register_blueprint(bp)
+    app.wsgi_app = StatusFastPath(app, app.wsgi_app)
