@@ -277,3 +277,25 @@ def document_verdict(signatures: list[dict], timestamps: list[dict]) -> dict[str
     else:
         verdict = "indeterminate"
     return {"verdict": verdict, "all_passed": verdict == "valid"}
+
+
+# What a person sees — the verify page and the downloadable report share this one mapping. ETSI keeps a revoked
+# signer without proof of existence before the revocation INDETERMINATE (a later proof could still save it); for a
+# person relying on the document today that signature cannot be trusted, so it shows red, with the reason.
+RED_SUB_INDICATIONS = frozenset({"REVOKED_NO_POE", "REVOKED_CA_NO_POE", "REVOKED"})
+_COLOUR = {"TOTAL_PASSED": "green", "INDETERMINATE": "amber", "TOTAL_FAILED": "red"}
+
+
+def colour(indication: str | None, sub_indication: str | None = None) -> str:
+    """green / amber / red for one signature or document timestamp."""
+    if sub_indication in RED_SUB_INDICATIONS:
+        return "red"
+    return _COLOUR.get(indication or "", "amber")
+
+
+def document_colour(signatures: list[dict], timestamps: list[dict] | None = None) -> str:
+    """red if any entry is red, green if there are signatures and every entry is green, amber otherwise."""
+    colours = [colour(e.get("indication"), e.get("sub_indication")) for e in [*signatures, *(timestamps or [])]]
+    if "red" in colours:
+        return "red"
+    return "green" if signatures and all(c == "green" for c in colours) else "amber"

@@ -114,6 +114,11 @@ def test_revoked_without_timestamp_is_revoked_no_poe(instance, verifier, tmp_pat
     assert sig["intact"]
     assert report["document"]["verdict"] == "indeterminate"
     assert "Signature is Valid" in pdfsig(pdf, tmp_path)  # the bytes are fine; the certificate is not
+    # a person sees red for it, on the page and in the downloadable report alike (one shared mapping)
+    from web.verification import render_report
+
+    html = render_report(report)
+    assert 'class="sig red"' in html and 'class="verdict red"' in html, html[:2000]
 
 
 def test_revoked_before_the_timestamp_is_revoked_no_poe(instance, verifier):

@@ -15,16 +15,13 @@ from web.page_text import message
 
 bp = Blueprint("verify", __name__, url_prefix="/verify")
 
-COLOUR = {"TOTAL_PASSED": "green", "INDETERMINATE": "amber", "TOTAL_FAILED": "red"}
-# ETSI keeps a revoked signer without proof of existence before the revocation INDETERMINATE (a later proof could
-# still save it); for a person reading the page today that signature cannot be relied on: red, with the reason.
-RED_SUB_INDICATIONS = {"REVOKED_NO_POE", "REVOKED_CA_NO_POE", "REVOKED"}
 
 
 def colour(sig: dict[str, Any]) -> str:
-    if sig.get("sub_indication") in RED_SUB_INDICATIONS:
-        return "red"
-    return COLOUR.get(sig.get("indication"), "amber")
+    """The one green / amber / red mapping, shared with the downloadable report (signer.indication.colour)."""
+    from signer.indication import colour as verdict_colour
+
+    return verdict_colour(sig.get("indication"), sig.get("sub_indication"))
 
 
 def verify_document(data: bytes) -> dict[str, Any]:
@@ -61,13 +58,16 @@ def form() -> Any:
             raise InvalidInput("Choose a PDF file", "Hãy chọn một tệp PDF", code="file_missing")
         report = verify_document(data)
     except KysoError as exc:
-        status = {"unavailable": 503, "timeout": 503, "too_large": 413}.get(exc.kind, 400)
+        from web.errors import status_for
+
+        status = status_for(exc)
         return render_template("verify.html", form=form, report=None, error=message(exc)), status
     sigs = report.get("signatures", [])
     for sig in sigs:
         sig["colour"] = colour(sig)
-    overall = "red" if any(s["colour"] == "red" for s in sigs) else (
-        "green" if sigs and all(s["colour"] == "green" for s in sigs) else "amber")
+    from signer.indication import document_colour
+
+    overall = document_colour(sigs, report.get("document_timestamps"))
     downloads = {"json": "data:application/json;base64," + base64.b64encode(
         json.dumps(report, ensure_ascii=False, indent=2).encode()).decode()}
     html = report_html(report)

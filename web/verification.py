@@ -32,7 +32,10 @@ def render_report(report: dict[str, Any], *, standalone: bool = True) -> str:
     if _env is None:
         from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+        from signer.indication import colour, document_colour
+
         _env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]))
+        _env.globals.update(verdict_colour=colour, document_colour=document_colour)
     return _env.get_template("report/standalone.html" if standalone else "report/_body.html").render(report=report)
 
 
