@@ -53,7 +53,7 @@ def quiet_app(instance):  # noqa: ANN001, ANN201
 
 def test_sign_with_totp_records_and_audits(instance, client, tmp_path: Path) -> None:  # noqa: ANN001
     off = make_official(instance)
-    pdf = make_pdf(1)
+    pdf = make_pdf(1, title=f"Cong van {off.username}")  # a document no other test signs
     resp = post_sign(client, off.token, pdf, level="B-LT", appearance="signer", otp=off.otp(instance))
     assert resp.status_code == 200, resp.get_json()
     assert resp.mimetype == "application/pdf"
@@ -68,7 +68,8 @@ def test_sign_with_totp_records_and_audits(instance, client, tmp_path: Path) -> 
     with instance.store.read() as s:
         rec = s.execute(select(SignatureRecord).where(SignatureRecord.signed_sha256 == hashlib.sha256(resp.data).hexdigest())).scalar_one()
         assert rec.document_sha256 == doc_sha and rec.level == "B-LT" and rec.appearance == "signer"
-        ev = s.execute(select(AuditEvent).where(AuditEvent.action == "sign.pdf", AuditEvent.target == doc_sha)).scalar_one()
+        ev = s.execute(select(AuditEvent).where(AuditEvent.action == "sign.pdf", AuditEvent.target == doc_sha,
+                                                AuditEvent.actor == off.username)).scalar_one()
         assert ev.actor == off.username and ev.details["certificate"] == off.serial
         assert ev.details["signed_sha256"] == rec.signed_sha256
 
