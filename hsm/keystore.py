@@ -14,12 +14,15 @@ Concurrency model (see docs/architecture.md):
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import secrets
 import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pkcs11
 from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
@@ -148,20 +151,61 @@ class KeyStore:
             if not secrets.compare_digest(state.pin_digest, pin_digest):
                 raise errors.PinIncorrect("another PIN is already logged in to this token in this process")
             return state
-        lib = self._lib()
-        try:
-            token = lib.get_token(token_label=self.token_label)
-        except p11x.NoSuchToken:
-            raise errors.TokenNotFound(self.token_label) from None
-        except p11x.MultipleTokensReturned:
-            raise errors.TokenNotFound(f"several tokens are labelled {self.token_label!r}") from None
-        try:
-            session = token.open(rw=True, user_pin=self._pin)
-        except p11x.PKCS11Error as exc:
-            raise _translate(exc) from None
+        with self._login_lock():
+            session = self._open_session()
         state = _SessionState(session, pin_digest)
         _SESSIONS[key] = state
         return state
+
+    @contextmanager
+    def _login_lock(self) -> Iterator[None]:
+        """Processes of this host open and log in to the token one at a time (``flock`` on a file beside the
+        SoftHSM config). SoftHSM2's file store rewrites ``token.object`` at ``C_Login``; another process reading
+        it at that instant saw no token at all (issue 8, tests/test_multinode_hsm.py)."""
+        if not self.softhsm_conf:
+            yield
+            return
+        path = f"{self.softhsm_conf}.login.lock"
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            yield  # read-only home: no cross-process lock, the retries below still apply
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _open_session(self) -> Any:
+        """Find the token and open a logged-in session. A token that seems absent, or a general error, may be
+        this process's stale view of a file token another process was rewriting: re-initialise the module
+        (dropping this process's sessions of it) and look again, a few times, before calling it missing."""
+        for attempt in range(4):
+            lib = self._lib()
+            try:
+                token = lib.get_token(token_label=self.token_label)
+                return token.open(rw=True, user_pin=self._pin)
+            except p11x.MultipleTokensReturned:
+                raise errors.TokenNotFound(f"several tokens are labelled {self.token_label!r}") from None
+            except (p11x.NoSuchToken, p11x.TokenNotPresent, p11x.TokenNotRecognised, p11x.GeneralError) as exc:
+                if attempt == 3:
+                    if isinstance(exc, p11x.NoSuchToken):
+                        raise errors.TokenNotFound(self.token_label) from None
+                    raise _translate(exc) from None
+                self._reinitialise(lib)
+                time.sleep(0.05 * (attempt + 1))
+            except p11x.PKCS11Error as exc:
+                raise _translate(exc) from None
+        raise errors.HsmUnavailable()  # pragma: no cover - the loop returns or raises
+
+    def _reinitialise(self, lib: Any) -> None:
+        for key in [k for k in _SESSIONS if k[0] == self.module]:
+            _SESSIONS.pop(key, None)
+        try:
+            lib.reinitialize()
+        except Exception:  # noqa: BLE001 - a module that cannot even finalise: load it afresh next time
+            _LIBS.pop(self.module, None)
 
     def _call(self, fn: Callable[[_SessionState], Any]) -> Any:
         """Run ``fn`` on this process's session, under the process-wide PKCS#11 lock.
@@ -175,6 +219,10 @@ class KeyStore:
                     return fn(state)
                 except errors.HsmError:
                     raise
+                except (p11x.TokenNotPresent, p11x.TokenNotRecognised, p11x.DeviceRemoved) as exc:
+                    if attempt:  # a stale view of a file token rewritten by another process: reload once
+                        raise _translate(exc) from None
+                    self._reinitialise(self._lib())
                 except (p11x.SessionHandleInvalid, p11x.SessionClosed, p11x.UserNotLoggedIn,
                         p11x.ObjectHandleInvalid) as exc:
                     _SESSIONS.pop((self.module, self.token_label), None)
