@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import io
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, PdfTimeStamper
-from pyhanko.sign.signers.pdf_cms import Signer
+from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes, Signer
 from pyhanko.stamp.base import BaseStampStyle
 
 from signer import errors, ltv
@@ -109,30 +110,62 @@ def pdf_signer(spec: FieldSpec, signer: Signer, level: str, authority: Any, sign
                            signing_time=signing_time)
 
 
+_LOOPS = threading.local()
+
+
+def run(coro: Any) -> Any:
+    """Run ``coro`` on this thread's own event loop (kept for the thread's life: ``asyncio.run`` builds and
+    tears down a loop, a selector and a socket pair on every call)."""
+    loop = getattr(_LOOPS, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _LOOPS.loop = asyncio.new_event_loop()
+    return loop.run_until_complete(coro)
+
+
+async def _sign_async(ps: PdfSigner, writer: IncrementalPdfFileWriter, reserved: int) -> tuple[bytes, bytes]:
+    """pyHanko's ``PdfSigner.async_sign_pdf`` (reserved size given, no pre-sign validation data, no post-sign
+    instructions), step by step, so the signature's /Contents bytes come back with the PDF: B-LT needs them for
+    the DSS's VRI key and reading them back from the output costs more than the signature itself."""
+    session = ps.init_signing_session(writer)
+    validation_info = await session.perform_presign_validation(writer)
+    tbs = session.prepare_tbs_document(validation_info=validation_info, bytes_reserved=reserved)
+    digest, output = tbs.digest_tbs_document()
+    post = await tbs.perform_signature(
+        document_digest=digest.document_digest,
+        pdf_cms_signed_attrs=PdfCMSSignedAttributes(
+            signing_time=session.system_time,
+            adobe_revinfo_attr=None if validation_info is None else validation_info.adobe_revinfo_attr,
+            cades_signed_attrs=ps.signature_meta.cades_signed_attr_spec))
+    await post.post_signature_processing(output)
+    return output.getvalue(), post.sig_contents
+
+
 def sign(doc: PdfDocument, spec: FieldSpec, signer: Signer, signer_cert: x509.Certificate, level: str,
          authority: Any, signing_time: dt.datetime, reserved: int) -> bytes:
     """Sign ``doc`` at ``level`` with ``signer`` (one step). Returns the signed PDF."""
     try:
         ps = pdf_signer(spec, signer, level, authority, signing_time, bool(doc.reader.embedded_signatures))
-        out = ps.sign_pdf(doc.writer(), bytes_reserved=reserved)
-        pdf = out.getvalue()
+        pdf, contents = run(_sign_async(ps, doc.writer(), reserved))
     except errors.KysoError:
         raise
     except (SigningError, misc.PdfError, ValueError, KeyError, TypeError) as exc:
         raise errors.SigningFailed(f"The document could not be signed: {exc}",
                                    "Không ký được tài liệu này (cấu trúc PDF không được hỗ trợ)") from None
-    return extend(pdf, spec.name, level, authority, signer_cert)
+    return extend(pdf, spec.name, level, authority, signer_cert, sig_contents=contents)
 
 
-def extend(pdf: bytes, field_name: str, level: str, authority: Any, signer_cert: x509.Certificate) -> bytes:
-    """Add B-LT validation data (and the B-LTA document timestamp) after the signature in field ``field_name``."""
+def extend(pdf: bytes, field_name: str, level: str, authority: Any, signer_cert: x509.Certificate, *,
+           sig_contents: bytes | None = None) -> bytes:
+    """Add B-LT validation data (and the B-LTA document timestamp) after the signature in field ``field_name``
+    (whose /Contents bytes, padding included, are ``sig_contents`` when the caller has them)."""
     if level not in ("B-LT", "B-LTA"):
         return pdf
-    reader = PdfFileReader(io.BytesIO(pdf), strict=False)
-    contents = None
-    for emb in reader.embedded_signatures:
-        if emb.field_name == field_name:
-            contents = emb.sig_object.raw_get("/Contents").original_bytes
+    contents = sig_contents
+    if contents is None:
+        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+        for emb in reader.embedded_signatures:
+            if emb.field_name == field_name:
+                contents = emb.sig_object.raw_get("/Contents").original_bytes
     pdf = ltv.add_dss(pdf, contents, ltv.material(authority, signer_cert))
     if level == "B-LTA":
         stamper = kyso_timestamper(authority)

@@ -4,14 +4,17 @@ document security store (DSS) with a VRI entry for the signature, so validators 
 pyHanko) need nothing from the network.
 
 Material is cached per process for :data:`TTL` seconds (CRLs and OCSP answers are valid far longer), so
-B-LT costs little more than B-T.
+B-LT costs little more than B-T. The cache hangs off the authority object (a weak-key dictionary: a new
+authority starts empty, and an ``id()`` reused by another object can never find an old entry); the material
+for one signer is rebuilt when its certificate or any CA certificate object of the authority changes.
 """
 from __future__ import annotations
 
-import io
 import threading
 import time
+import weakref
 from dataclasses import dataclass
+from io import BytesIO
 from typing import Any
 
 from asn1crypto import crl as asn1_crl, ocsp as asn1_ocsp, x509 as asn1_x509
@@ -23,8 +26,9 @@ from pyhanko.sign.validation.dss import DocumentSecurityStore
 from signer.timestamping import ca_module
 
 TTL = 60.0
-_CACHE: dict[tuple, tuple[float, Any]] = {}
+_CACHE: "weakref.WeakKeyDictionary[Any, dict[tuple, tuple[float, Any]]]" = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
+CA_ROLES = ("issuing", "root", "tsa", "ocsp")
 
 
 @dataclass
@@ -34,14 +38,18 @@ class Material:
     ocsps: list[asn1_ocsp.OCSPResponse]
 
 
-def _cached(key: tuple, make: Any) -> Any:
+def _cached(authority: Any, key: tuple, make: Any) -> Any:
     now = time.monotonic()
-    hit = _CACHE.get(key)
+    with _LOCK:
+        entries = _CACHE.get(authority)
+        if entries is None:
+            entries = _CACHE[authority] = {}
+        hit = entries.get(key)
     if hit is not None and now - hit[0] < TTL:
         return hit[1]
     value = make()
     with _LOCK:
-        _CACHE[key] = (now, value)
+        entries[key] = (now, value)
     return value
 
 
@@ -56,29 +64,38 @@ def ocsp_response(authority: Any, cert: x509.Certificate, issuer: x509.Certifica
         der = ca_module("ocsp").respond(authority, req.public_bytes(serialization.Encoding.DER))
         return asn1_ocsp.OCSPResponse.load(der)
 
-    return _cached(("ocsp", id(authority), cert.serial_number), make)
+    return _cached(authority, ("ocsp", issuer.fingerprint(hashes.SHA256()), cert.serial_number), make)
 
 
 def crl(authority: Any, role: str) -> asn1_crl.CertificateList:
-    return _cached(("crl", id(authority), role),
+    return _cached(authority, ("crl", role),
                    lambda: asn1_crl.CertificateList.load(ca_module("revocation").current_crl(authority, role=role)))
 
 
 def material(authority: Any, signer_cert: x509.Certificate) -> Material:
-    """Everything a validator needs for the signer's and the TSA's chains, and the OCSP responder's."""
-    issuing = authority.ca_cert("issuing")
-    root = authority.ca_cert("root")
-    tsa = authority.ca_cert("tsa")
-    ocsp_cert = authority.ca_cert("ocsp")
-    certs = [as_asn1(c) for c in (signer_cert, issuing, root, tsa, ocsp_cert)]
-    crls = [crl(authority, "issuing"), crl(authority, "root")]
-    ocsps = [ocsp_response(authority, signer_cert, issuing), ocsp_response(authority, tsa, issuing)]
-    return Material(certs=certs, crls=crls, ocsps=ocsps)
+    """Everything a validator needs for the signer's and the TSA's chains, and the OCSP responder's
+    (cached for :data:`TTL` seconds per signer certificate and set of CA certificates)."""
+    cas = tuple(authority.ca_cert(role) for role in CA_ROLES)
+    der = signer_cert.public_bytes(serialization.Encoding.DER)
+
+    def make() -> tuple[tuple, Material]:
+        issuing, root, tsa, ocsp_cert = cas
+        certs = [as_asn1(c) for c in (signer_cert, issuing, root, tsa, ocsp_cert)]
+        crls = [crl(authority, "issuing"), crl(authority, "root")]
+        ocsps = [ocsp_response(authority, signer_cert, issuing), ocsp_response(authority, tsa, issuing)]
+        return cas, Material(certs=certs, crls=crls, ocsps=ocsps)
+
+    made_for, mat = _cached(authority, ("material", der), make)
+    if any(a is not b for a, b in zip(made_for, cas)):  # a CA certificate was replaced: build afresh
+        with _LOCK:
+            _CACHE.get(authority, {}).pop(("material", der), None)
+        made_for, mat = _cached(authority, ("material", der), make)
+    return mat
 
 
 def add_dss(pdf: bytes, sig_contents: bytes | None, mat: Material) -> bytes:
     """``pdf`` plus an incremental update adding ``mat`` to the DSS (VRI keyed on ``sig_contents``)."""
-    out = io.BytesIO(pdf)
+    out = BytesIO(pdf)
     DocumentSecurityStore.add_dss(out, sig_contents, certs=mat.certs, ocsps=mat.ocsps, crls=mat.crls,
                                   force_write=True, strict=False)
     return out.getvalue()

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 from cryptography.hazmat.primitives import serialization
 
+from ca.groupcommit import GroupCommitter
 from ca.store.models import SignatureRecord
 from signer import appearance as ap, errors, images, levels, pdfinput, placement, policy
 from signer.hsm_signer import HsmSigner, hsm_key
@@ -111,34 +113,70 @@ def options_from_form(form: Mapping[str, Any]) -> SignOptions:
 
 
 # -- signer objects, cached per process ------------------------------------------------------------------
-_SIGNERS: dict[tuple[int, int], tuple[HsmSigner, int]] = {}
-_RESERVE: dict[tuple[int, int, str], int] = {}
+# Kept per authority object (weak keys: a new authority starts empty, a dead one's entries go with it, and an
+# ``id()`` reused by another object can never find them), then per certificate (row id and DER). An entry is
+# rebuilt when the key store or a CA certificate object of the authority is not the one it was built from.
+@dataclass
+class _SignerEntry:
+    signer: HsmSigner
+    cert_sizes: int
+    keystore: Any
+    chain: tuple  # the CA certificate objects the signer embeds
+    reserved: dict[str, int]
+
+
+_SIGNERS: "weakref.WeakKeyDictionary[Any, dict[tuple[int, bytes], _SignerEntry]]" = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
+
+
+def _signer_entry(instance: Any, ident: policy.Identity) -> _SignerEntry:
+    auth = instance.authority
+    chain = (auth.ca_cert("issuing"), auth.ca_cert("root"))
+    key = (ident.certificate_id, ident.der)
+    with _LOCK:
+        entries = _SIGNERS.get(auth)
+        if entries is None:
+            entries = _SIGNERS[auth] = {}
+        hit = entries.get(key)
+    if (hit is not None and hit.keystore is instance.keystore
+            and all(a is b for a, b in zip(hit.chain, chain))):
+        return hit
+    cert = ident.certificate
+    signer = HsmSigner(hsm_key(instance.keystore, ident.key_label), as_asn1(cert), [as_asn1(c) for c in chain])
+    size = sum(len(c.public_bytes(serialization.Encoding.DER)) for c in [cert, *chain])
+    entry = _SignerEntry(signer, size, instance.keystore, chain, {})
+    with _LOCK:
+        entries[key] = entry
+    return entry
 
 
 def hsm_signer(instance: Any, ident: policy.Identity) -> tuple[HsmSigner, int]:
     """(HsmSigner, DER size of the embedded certificates) for the identity's certificate; cached."""
-    key = (id(instance), ident.certificate_id)
-    hit = _SIGNERS.get(key)
-    if hit is None:
-        auth = instance.authority
-        chain = [auth.ca_cert("issuing"), auth.ca_cert("root")]
-        cert = ident.certificate
-        signer = HsmSigner(hsm_key(instance.keystore, ident.key_label), as_asn1(cert), [as_asn1(c) for c in chain])
-        size = sum(len(c.public_bytes(serialization.Encoding.DER)) for c in [cert, *chain])
-        hit = (signer, size)
-        with _LOCK:
-            _SIGNERS[key] = hit
-    return hit
+    entry = _signer_entry(instance, ident)
+    return entry.signer, entry.cert_sizes
 
 
-def reserved_size(instance: Any, ident: policy.Identity, level: str, cert_sizes: int) -> int:
-    key = (id(instance), ident.certificate_id, level)
-    size = _RESERVE.get(key)
+def reserved_size(instance: Any, ident: policy.Identity, level: str, cert_sizes: int | None = None) -> int:
+    entry = _signer_entry(instance, ident)
+    size = entry.reserved.get(level)
     if size is None:
-        size = levels.reserve(cert_sizes, ident.certificate.public_key(), level, instance.authority)
-        _RESERVE[key] = size
+        size = entry.reserved[level] = levels.reserve(entry.cert_sizes, ident.certificate.public_key(), level,
+                                                      instance.authority)
     return size
+
+
+_COMMITTERS: "weakref.WeakKeyDictionary[Any, GroupCommitter]" = weakref.WeakKeyDictionary()
+
+
+def committer(store: Any) -> GroupCommitter:
+    """The signing records' group committer for ``store`` (one per store object and process): concurrent
+    signatures share one transaction and one fsync; each caller still returns only once its own rows are
+    committed."""
+    with _LOCK:
+        c = _COMMITTERS.get(store)
+        if c is None:
+            c = _COMMITTERS[store] = GroupCommitter(store)
+    return c
 
 
 # -- the service ----------------------------------------------------------------------------------------
@@ -166,11 +204,11 @@ def sign_batch(instance: Any, username: str, pdfs: Iterable[bytes], options: Sig
     with store.read() as s:
         ident = policy.resolve(s, auth, policy.load_user(s, username), now, serial=options.certificate)
     specs = [placement.field_spec(doc, ident, options, now) for doc in docs]
-    if settings.signing_activation != "none":
-        with store.write() as s:
-            policy.activate(s, settings, policy.load_user(s, username), otp, auth.clock)
-    signer, cert_sizes = hsm_signer(instance, ident)
-    reserved = reserved_size(instance, ident, options.level, cert_sizes)
+    if settings.signing_activation != "none":  # committed before anything is signed (a code works once)
+        committer(store).run(
+            lambda s: policy.activate(s, settings, policy.load_user(s, username), otp, auth.clock))
+    signer, _ = hsm_signer(instance, ident)
+    reserved = reserved_size(instance, ident, options.level)
     cert = ident.certificate
     signed = []
     if progress is not None:
@@ -187,18 +225,23 @@ def sign_batch(instance: Any, username: str, pdfs: Iterable[bytes], options: Sig
 def record(instance: Any, ident: policy.Identity, results: list[tuple[str, bytes]], level: str, appearance: str,
            *, mode: str, before: Callable[[Any], None] | None = None) -> None:
     """One transaction: a SignatureRecord and an audit event per signed document (``before(session)`` runs
-    first in the same transaction, e.g. to consume a two-step session)."""
+    first in the same transaction, e.g. to consume a two-step session). The transaction may be shared with
+    concurrent signatures of this process (group commit, ``ca.groupcommit``); this returns only once it has
+    committed, and raises if it did not."""
     auth = instance.authority
-    with instance.store.write() as s:
+    sums = [(doc_sha, hashlib.sha256(out).hexdigest()) for doc_sha, out in results]
+
+    def write(s: Any) -> None:  # re-runnable: the group committer may run it again alone
         if before is not None:
             before(s)
-        for doc_sha, out in results:
-            signed_sha = hashlib.sha256(out).hexdigest()
+        for doc_sha, signed_sha in sums:
             s.add(SignatureRecord(user_id=ident.user_id, certificate_id=ident.certificate_id, document_sha256=doc_sha,
                                   signed_sha256=signed_sha, level=level, appearance=appearance, created_at=auth.clock()))
             auth.record(s, ident.username, "sign.pdf", doc_sha,
                         {"certificate": ident.serial, "level": level, "appearance": appearance,
                          "document_sha256": doc_sha, "signed_sha256": signed_sha, "key": mode})
+
+    committer(instance.store).run(write)
 
 
 def set_image(instance: Any, username: str, kind: str, png: bytes) -> dict:

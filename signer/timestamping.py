@@ -1,13 +1,15 @@
 """RFC 3161 timestamps from kyso's own TSA, in-process (no HTTP to ourselves).
 
 ``KysoTimeStamper`` is a pyHanko ``TimeStamper`` whose requests go straight to ``ca.tsa.respond``. One per
-authority per process, so pyHanko's dummy response (used to size the CMS) is made once.
+authority per process (kept in a weak-key dictionary on the authority object, never keyed by ``id()``), so
+pyHanko's dummy response (used to size the CMS) is made once.
 """
 from __future__ import annotations
 
 import asyncio
 import importlib
 import threading
+import weakref
 from typing import Any
 
 from asn1crypto import tsp
@@ -16,7 +18,7 @@ from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 
 from ca.errors import Unavailable
 
-_STAMPERS: dict[int, "KysoTimeStamper"] = {}
+_STAMPERS: "weakref.WeakKeyDictionary[Any, KysoTimeStamper]" = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
@@ -35,7 +37,15 @@ def ca_module(name: str) -> Any:
 class KysoTimeStamper(TimeStamper):
     def __init__(self, authority: Any):
         super().__init__(include_nonce=True)
-        self.authority = authority
+        self._authority = weakref.ref(authority)  # the stamper lives in a weak dict keyed by this authority
+
+    @property
+    def authority(self) -> Any:
+        authority = self._authority()
+        if authority is None:  # pragma: no cover - the stamper outlived its authority
+            raise Unavailable("The authority of this timestamper is gone", "Dịch vụ cấp dấu thời gian không còn",
+                              code="service_missing")
+        return authority
 
     def respond(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
         der = ca_module("tsa").respond(self.authority, req.dump())
@@ -53,9 +63,8 @@ class KysoTimeStamper(TimeStamper):
 
 
 def timestamper(authority: Any) -> KysoTimeStamper:
-    key = id(authority)
-    stamper = _STAMPERS.get(key)
-    if stamper is None or stamper.authority is not authority:
-        with _LOCK:
-            stamper = _STAMPERS[key] = KysoTimeStamper(authority)
+    with _LOCK:
+        stamper = _STAMPERS.get(authority)
+        if stamper is None:
+            stamper = _STAMPERS[authority] = KysoTimeStamper(authority)
     return stamper
