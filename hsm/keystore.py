@@ -188,7 +188,10 @@ class KeyStore:
                 return token.open(rw=True, user_pin=self._pin)
             except p11x.MultipleTokensReturned:
                 raise errors.TokenNotFound(f"several tokens are labelled {self.token_label!r}") from None
-            except (p11x.NoSuchToken, p11x.TokenNotPresent, p11x.TokenNotRecognised, p11x.GeneralError) as exc:
+            except (p11x.NoSuchToken, p11x.TokenNotPresent, p11x.TokenNotRecognised, p11x.GeneralError,
+                    p11x.UserPinNotInitialized) as exc:
+                # UserPinNotInitialized: SoftHSM read token.object half-rewritten by another process's C_Login and
+                # kept that view (seen once under `kyso serve`: every later request of that worker failed).
                 if attempt == 3:
                     if isinstance(exc, p11x.NoSuchToken):
                         raise errors.TokenNotFound(self.token_label) from None
