@@ -218,14 +218,22 @@ class Cluster:
     def __init__(self, env: dict[str, str], nodes: int = 2, workers: int = 2, threads: int = 4):
         from tests.support import LiveServer
 
+        import concurrent.futures
+
         self.env = env
         self.nodes: list[LiveServer] = []
-        try:
-            for _ in range(nodes):
-                self.nodes.append(LiveServer(env, workers=workers, threads=threads))
-        except BaseException:
+        # started side by side: each constructor waits until its node answers /api/v1/health
+        with concurrent.futures.ThreadPoolExecutor(nodes) as pool:
+            futures = [pool.submit(LiveServer, env, workers=workers, threads=threads) for _ in range(nodes)]
+            errors = []
+            for future in futures:
+                try:
+                    self.nodes.append(future.result())
+                except BaseException as exc:  # noqa: BLE001 - re-raised below after clean-up
+                    errors.append(exc)
+        if errors:
             self.stop()
-            raise
+            raise errors[0]
 
     @property
     def urls(self) -> list[str]:
