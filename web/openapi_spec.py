@@ -181,7 +181,12 @@ SIGNATURE = {"type": "object", "properties": {
                                                              "valid": {"type": "boolean"}}},
     "intact": {"type": "boolean"}, "trusted": {"type": "boolean"},
     "revocation": {"type": "object", "properties": {"status": {"enum": ["good", "revoked", "unknown"]},
-                                                    "source": {"enum": ["crl", "ocsp", "none"]},
+                                                    "source": {"enum": ["crl", "ocsp", "none", "registry"],
+                                                               "description": (
+                                                                   "registry (an extension of API.md's crl|ocsp|none): "
+                                                                   "kyso's own revocation records, the data its CRL "
+                                                                   "and OCSP publish, read directly for certificates "
+                                                                   "kyso issued")},
                                                     "embedded": {"type": "boolean"}}},
     "coverage": {"enum": ["entire_document", "entire_revision", "partial"]},
     "modifications": {"enum": ["none", "form_filling", "annotations", "other"]},
