@@ -14,17 +14,34 @@ running RFC 4518 string preparation on every attribute of both names *at every c
 verification. The prepared values depend only on the RDN's DER encoding, so they are cached by that encoding
 (bounded, thread-safe enough: a dict insert is atomic and a lost race only recomputes).
 
-``install()`` is idempotent.
+3. Memoised X.509 name equality. Even with (2), comparing two names re-parses every RDN of both (types, values)
+at each comparison; pyHanko compares the same few names (kyso's CAs, the signer) dozens of times per
+verification (ESS signing-certificate checks, issuer/serial matching, path building). ``Name.__eq__`` is a
+function of the two DER encodings only, so its answer is cached by that pair (same bound as above).
+
+4. Certificates parsed once per process. pyHanko parses the certificates of every CMS it reads (signature and
+timestamp token) from scratch, then derives the same values again and again (extensions, key identifiers, name
+hashes, public keys) for ESS checks, issuer matching and path validation. The certificates kyso sees are few
+(its CAs, the TSA, the signers), so :func:`intern_certificate` hands out one fully parsed object per DER
+encoding: the same bytes, so the same certificate, only already parsed. Only what the certificate *is* is
+cached; whether it is valid, trusted or revoked is decided per verification, as before. A certificate that
+does not parse completely is not interned (pyHanko gets its own object and fails exactly as it would have).
+
+``install()`` is idempotent; ``disabled()`` runs a block with pyHanko's and asn1crypto's own code (tests compare
+both paths on the same files).
 """
 from __future__ import annotations
 
 import binascii
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 from asn1crypto import x509 as asn1_x509
 
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PDF_WHITESPACE, PdfStreamError
+from pyhanko.sign import general
+from pyhanko.sign.validation import generic_cms
 
 _original = generic.read_hex_string_from_stream
 _HEX = b"0123456789abcdefABCDEF"
@@ -73,6 +90,112 @@ def _get_values(self: Any, rdn: Any) -> dict:
     return dict(cached)
 
 
+_original_name_eq = asn1_x509.Name.__eq__
+_NAME_EQ: dict[tuple[bytes, bytes], bool] = {}
+
+
+def _name_eq(self: Any, other: Any) -> bool:
+    if not isinstance(other, asn1_x509.Name):
+        return False
+    key = (self.dump(), other.dump())
+    cached = _NAME_EQ.get(key)
+    if cached is None:
+        cached = _original_name_eq(self, other)
+        if len(_NAME_EQ) >= _MAX_CACHED:
+            _NAME_EQ.clear()
+        _NAME_EQ[key] = cached
+    return cached
+
+
+_CERTS: dict[bytes, asn1_x509.Certificate] = {}
+_PINNED: dict[bytes, asn1_x509.Certificate] = {}
+_MAX_CERTS = 512
+
+
+def _warm(cert: asn1_x509.Certificate) -> None:
+    """Parse everything pyHanko will ask for now, so a shared object is only ever read afterwards."""
+    cert.native  # noqa: B018 - the whole structure, recursively
+    cert.critical_extensions  # noqa: B018 - fills every extension attribute
+    cert.subject.hashable  # noqa: B018
+    cert.issuer.hashable  # noqa: B018
+    cert.public_key.native  # noqa: B018
+    cert.sha256  # noqa: B018
+    cert.issuer_serial  # noqa: B018
+    cert.self_issued  # noqa: B018
+    cert.self_signed  # noqa: B018
+    cert.key_identifier  # noqa: B018
+
+
+def intern_certificate(cert: Any) -> Any:
+    """The process-wide parsed object for this certificate's exact DER encoding (or ``cert`` itself when it
+    cannot be parsed completely)."""
+    if not isinstance(cert, asn1_x509.Certificate):
+        return cert
+    try:
+        der = cert.dump()
+    except (ValueError, TypeError, OverflowError):
+        return cert
+    got = _PINNED.get(der) or _CERTS.get(der)
+    if got is not None:
+        return got
+    try:
+        fresh = asn1_x509.Certificate.load(der)
+        _warm(fresh)
+    except Exception:  # noqa: BLE001 - anything odd: leave it to pyHanko, untouched
+        return cert
+    if len(_CERTS) >= _MAX_CERTS:
+        _CERTS.clear()
+    _CERTS[der] = fresh
+    return fresh
+
+
+def pin_certificates(certs: list[asn1_x509.Certificate]) -> list[asn1_x509.Certificate]:
+    """Intern trust anchors and kyso's CA certificates for the life of the process; returns the shared objects."""
+    out = []
+    for c in certs:
+        shared = intern_certificate(c)
+        _PINNED[shared.dump()] = shared
+        out.append(shared)
+    return out
+
+
+def extract_certificate_info(signed_data: Any) -> general.SignedDataCerts:
+    """``pyhanko.sign.general.extract_certificate_info`` (0.38, same steps), with interned certificates."""
+    certs = []
+    attr_certs = []
+    for c in signed_data['certificates']:
+        cert = c.chosen.untag()
+        if c.name == 'certificate':
+            certs.append(intern_certificate(cert))
+        elif c.name == 'v2_attr_cert':
+            attr_certs.append(cert)
+    signer_info = general.extract_signer_info(signed_data)
+    signer_cert, other_certs = general._partition_certs(certs, signer_info)  # noqa: SLF001
+    return general.SignedDataCerts(signer_cert=signer_cert, other_certs=other_certs, attribute_certs=attr_certs)
+
+
+_original_extract = generic_cms.extract_certificate_info
+
+
+def uninstall() -> None:
+    generic.read_hex_string_from_stream = _original
+    asn1_x509.RelativeDistinguishedName._get_values = _original_values
+    asn1_x509.Name.__eq__ = _original_name_eq
+    generic_cms.extract_certificate_info = _original_extract
+
+
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """The original code paths for the duration of the block (not thread-safe: tests only)."""
+    uninstall()
+    try:
+        yield
+    finally:
+        install()
+
+
 def install() -> None:
     generic.read_hex_string_from_stream = read_hex_string_from_stream
     asn1_x509.RelativeDistinguishedName._get_values = _get_values
+    asn1_x509.Name.__eq__ = _name_eq
+    generic_cms.extract_certificate_info = extract_certificate_info

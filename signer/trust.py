@@ -1,8 +1,9 @@
 """Trust for verification: kyso's own CA certificates plus the roots an operator adds (``KYSO_EXTRA_ROOTS``,
 PEM or DER files, e.g. the national root), and a validation context per verification.
 
-A :class:`TrustSet` is built once per process and reused; ``context()`` makes the (cheap, stateful) pyHanko
-``ValidationContext`` each verification needs. Embedded CRLs/OCSP responses *about kyso's own certificates*
+A :class:`TrustSet` is built once per process and reused, with pyHanko's trust manager over the anchors (immutable,
+built once); ``context()`` makes the (cheap, stateful) pyHanko ``ValidationContext`` each verification needs: its
+certificate registry, revocation data and results are per document and never shared. Embedded CRLs/OCSP responses *about kyso's own certificates*
 are never handed to pyHanko: kyso's revocation records answer for those (see :mod:`signer.registry`), so a
 document carrying a 100,000-entry kyso CRL costs no CRL parsing here.
 """
@@ -19,8 +20,10 @@ from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
 from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.registry import SimpleTrustManager
 
 from ca.errors import InvalidInput
+from signer import fastpdf
 
 
 class BadTrustRoot(InvalidInput):
@@ -53,6 +56,26 @@ def load_certificates(path: Path) -> list[asn1_x509.Certificate]:
     return certs
 
 
+class _Lookup(dict):
+    """A subject-name index that answers "none" for an unknown name without remembering it (pyHanko's
+    ``defaultdict(list)`` would grow by one entry per foreign issuer name seen by a long-lived process)."""
+
+    def __missing__(self, key: Any) -> list:
+        return []
+
+
+def _trust_manager(anchors: list[asn1_x509.Certificate]) -> SimpleTrustManager:
+    """pyHanko's trust manager over ``anchors``, built once per process: it only holds the anchors (immutable)
+    and their derived qualifiers, computed here so that later readers never race to fill them in. Same anchors,
+    same order as ``ValidationContext(trust_roots=anchors)`` builds per call."""
+    manager = SimpleTrustManager.build(trust_roots=list(anchors))
+    for anchor in manager._roots:  # noqa: SLF001 - warm the lazily derived values
+        anchor.trust_qualifiers  # noqa: B018
+        anchor.authority.name.hashable  # noqa: B018
+    manager._root_subject_map = _Lookup(manager._root_subject_map)  # noqa: SLF001
+    return manager
+
+
 @dataclass
 class TrustSet:
     """kyso's CA certificates by role, and every trust anchor (kyso's root first, then extra roots)."""
@@ -61,10 +84,14 @@ class TrustSet:
     extra_roots: list[asn1_x509.Certificate] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        roles = list(self.kyso)
+        self.kyso = dict(zip(roles, fastpdf.pin_certificates([self.kyso[r] for r in roles])))
+        self.extra_roots = fastpdf.pin_certificates(self.extra_roots)
         self.anchors = [self.kyso["root"], *self.extra_roots]
         self.intermediates = [c for role, c in self.kyso.items() if role != "root"]
         self._kyso_names = {c.subject.dump() for role, c in self.kyso.items() if role in ("root", "issuing")}
         self._kyso_fps = {hashlib.sha256(c.dump()).digest(): role for role, c in self.kyso.items()}
+        self._trust_manager = _trust_manager(self.anchors)
 
     @classmethod
     def from_authority(cls, authority: Any, extra_roots: Iterable[Path] = ()) -> "TrustSet":
@@ -111,10 +138,14 @@ class TrustSet:
         return foreign_crls, foreign_ocsps
 
     def context(self, moment: dt.datetime, *, crls: list | None = None, ocsps: list | None = None,
-                other_certs: Iterable[asn1_x509.Certificate] = (), fetch: bool = False) -> ValidationContext:
+                other_certs: Iterable[asn1_x509.Certificate] = (), fetch: bool = False,
+                shared: bool = True) -> ValidationContext:
         """A fresh validation context at ``moment`` (soft-fail revocation: a missing CRL/OCSP is decided
-        by kyso's own rules afterwards, a revoked status found in embedded data still counts)."""
-        kwargs: dict[str, Any] = dict(trust_roots=list(self.anchors),
+        by kyso's own rules afterwards, a revoked status found in embedded data still counts). ``shared``: over
+        the process's trust manager (else one built for this context, as pyHanko does by default)."""
+        anchors: dict[str, Any] = {"trust_manager": self._trust_manager} if shared else \
+            {"trust_roots": list(self.anchors)}
+        kwargs: dict[str, Any] = dict(**anchors,
                                       other_certs=[*self.intermediates, *other_certs],
                                       crls=crls or [], ocsps=ocsps or [], revocation_mode="soft-fail")
         if fetch:

@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import io
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,12 +115,17 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 class Verifier:
-    """One per process: trust set and authority (for kyso's records). ``verify()`` is re-entrant."""
+    """One per process: trust set and authority (for kyso's records). ``verify()`` is re-entrant.
 
-    def __init__(self, authority: Any, trust: TrustSet, *, fetch: bool = False):
+    ``fast=False`` runs without this module's own shortcuts (shared trust manager, interned DSS certificates,
+    a kept event loop); with :func:`signer.fastpdf.disabled` as well it is pyHanko's plain path, which the tests
+    compare with the fast one on the same files."""
+
+    def __init__(self, authority: Any, trust: TrustSet, *, fetch: bool = False, fast: bool = True):
         self.authority = authority
         self.trust = trust
         self.fetch = fetch
+        self.fast = fast
 
     @classmethod
     def for_authority(cls, authority: Any, settings: Any) -> "Verifier":
@@ -139,7 +145,10 @@ class Verifier:
             dss, has_dss = embedded.read_dss(reader)
         except _READ_ERRORS:
             dss, has_dss = embedded.EmbeddedData(), False
-        return asyncio.run(self._verify_all(data, reader, sigs, dss, has_dss, moment, xml))
+        if not self.fast:
+            return asyncio.run(self._verify_all(data, reader, sigs, dss, has_dss, moment, xml))
+        dss.certs = [fastpdf.intern_certificate(c) for c in dss.certs]
+        return _run(self._verify_all(data, reader, sigs, dss, has_dss, moment, xml))
 
     async def _verify_all(self, data: bytes, reader: PdfFileReader, sigs: list, dss: embedded.EmbeddedData,
                           has_dss: bool, moment: dt.datetime, xml: bool) -> Verification:
@@ -178,7 +187,7 @@ class Verifier:
         ok = False
         ts_time = None
         try:
-            vc = self.trust.context(moment, other_certs=dss.certs)
+            vc = self.trust.context(moment, other_certs=dss.certs, shared=self.fast)
             st = await async_validate_pdf_timestamp(emb, vc)
             ts_time = st.timestamp
             tsa = name_json(st.signing_cert.subject)["cn"] if st.signing_cert is not None else None
@@ -219,7 +228,7 @@ class Verifier:
             cms_rev = embedded.read_cms_revinfo(emb.signer_info)
             crls, ocsps = self.trust.foreign_revinfo([*dss.crls, *cms_rev.crls], [*dss.ocsps, *cms_rev.ocsps])
             others = [*dss.certs, *emb.other_embedded_certs]
-            vc = self.trust.context(moment, crls=crls, ocsps=ocsps, other_certs=others)
+            vc = self.trust.context(moment, crls=crls, ocsps=ocsps, other_certs=others, shared=self.fast)
             status = await async_validate_pdf_signature(emb, vc)
             facts.status = status
             facts.revinfo_lists = (list(vc.crls), list(vc.ocsps))
@@ -235,7 +244,8 @@ class Verifier:
             if status.trust_problem_indic is not None and facts.poe is not None and \
                     getattr(status.trust_problem_indic, "name", "") in indication.RETRY_AT_POE:
                 # valid certificate at the time the signature is proven to exist? (ETSI EN 319 102-1 §5.5)
-                vc_past = self.trust.context(facts.poe, crls=crls, ocsps=ocsps, other_certs=others)
+                vc_past = self.trust.context(facts.poe, crls=crls, ocsps=ocsps, other_certs=others,
+                                             shared=self.fast)
                 past = await async_validate_pdf_signature(emb, vc_past, skip_diff=True)
                 facts.past_status = past
                 if past.trust_problem_indic is None and past.validation_path is not None:
@@ -251,7 +261,8 @@ class Verifier:
                 if issuer is not None and self.trust.kyso_role(issuer) == "issuing":
                     facts.ca_registry = registry.status(self.authority, issuer.serial_number, "root")
             elif self.fetch and anchor is not None:
-                vc_fetch = self.trust.context(moment, crls=crls, ocsps=ocsps, other_certs=others, fetch=True)
+                vc_fetch = self.trust.context(moment, crls=crls, ocsps=ocsps, other_certs=others, fetch=True,
+                                              shared=self.fast)
                 fetched = await async_validate_pdf_signature(emb, vc_fetch, skip_diff=True)
                 facts.revinfo_lists = (list(vc_fetch.crls), list(vc_fetch.ocsps))
                 if fetched.revocation_details is not None:
@@ -295,6 +306,19 @@ class Verifier:
             "sub_indication": f.sub_indication,
             "messages": f.messages,
         }
+
+
+_loops = threading.local()
+
+
+def _run(coro: Any) -> Any:
+    """``asyncio.run`` without building and tearing down an event loop per document: one loop per thread, kept.
+    Nothing of a verification outlives it on the loop (pyHanko's validation here does no I/O: fetching is off
+    unless configured, and then it runs to completion inside the coroutine)."""
+    loop = getattr(_loops, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _loops.loop = asyncio.new_event_loop()
+    return loop.run_until_complete(coro)
 
 
 def _safe(fn: Any) -> Any:
