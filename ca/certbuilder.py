@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ObjectIdentifier
 
+from ca import der
 from ca.errors import WeakKey
 from ca.profiles import Profile, ProfileSet
 
@@ -62,32 +63,11 @@ _SEMANTICS = {"natural": "0.4.0.194121.1.1", "legal": "0.4.0.194121.1.2"}
 _QC_STATEMENTS = ObjectIdentifier("1.3.6.1.5.5.7.1.3")
 
 
-def _encode_oid(dotted: str) -> bytes:
-    parts = [int(p) for p in dotted.split(".")]
-    body = bytearray()
-    for n in [parts[0] * 40 + parts[1], *parts[2:]]:
-        chunk = [n & 0x7F]
-        n >>= 7
-        while n:
-            chunk.append(0x80 | (n & 0x7F))
-            n >>= 7
-        body.extend(reversed(chunk))
-    return _tlv(0x06, bytes(body))
-
-
-def _tlv(tag: int, body: bytes) -> bytes:
-    n = len(body)
-    if n < 0x80:
-        return bytes([tag, n]) + body
-    length = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(length)]) + length + body
-
-
 def qc_semantics_extension(kind: str) -> x509.UnrecognizedExtension:
     """qcStatements { QCStatement { id-qcs-pkixQCSyntax-v2, SemanticsInformation { semanticsId } } }."""
-    semantics = _tlv(0x30, _encode_oid(_SEMANTICS[kind]))
-    statement = _tlv(0x30, _encode_oid(_QC_SYNTAX_V2) + semantics)
-    return x509.UnrecognizedExtension(_QC_STATEMENTS, _tlv(0x30, statement))
+    semantics = der.seq(der.oid(_SEMANTICS[kind]))
+    statement = der.seq(der.oid(_QC_SYNTAX_V2), semantics)
+    return x509.UnrecognizedExtension(_QC_STATEMENTS, der.seq(statement))
 
 
 class CertificateTemplate:
