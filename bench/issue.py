@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._pki import KYSO, env_for, table
+from bench._pki import KYSO, KysoServer, env_for, table
 
 SUBJECT = {"CN": "Nguyễn Thị Hằng", "O": "Công an thành phố Đà Nẵng", "OU": ["Phòng Tham mưu"], "L": "Hải Châu",
            "ST": "Đà Nẵng", "C": "VN", "title": "Trưởng phòng", "uid": ["CCCD:048190000123"]}
@@ -117,33 +117,6 @@ def authority(inst: Any, seconds: float, threads: int) -> tuple[float, float]:
     jobs = auth._committer.jobs - jobs0
     groups = max(1, auth._committer.groups - groups0)
     return sum(counts) / took, jobs / groups
-
-
-class Server:
-    def __init__(self, home: Path, port: int, workers: int, threads: int):
-        self.log = open(home / "bench-serve.log", "wb")
-        self.proc = subprocess.Popen([KYSO, "serve", "--port", str(port), "--workers", str(workers),
-                                      "--threads", str(threads)], env=env_for(home), stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        self.port = port
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                conn.request("GET", "/api/v1/health")
-                if conn.getresponse().status == 200:
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("kyso serve did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
 
 
 def rest_wrk(port: int, body: str, token: str, seconds: float, clients: int, home: Path) -> tuple[int, int, float]:
@@ -256,9 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         with inst.store.write() as s:
             token = create_token(s, "admin", "bench")
         body = json.dumps({"profile": "official", "subject": SUBJECT, "csr": _csr_pem()})
-        from tests.support import free_port
 
-        server = Server(home, free_port(), args.workers, args.server_threads)
+        server = KysoServer(home, args.workers, args.server_threads)
         client = args.client
         if client == "auto":
             client = "wrk" if shutil.which("wrk") else "python"
