@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyhanko.pdf_utils import generic, misc
@@ -23,9 +23,17 @@ class PdfDocument:
     sha256: str
     reader: PdfFileReader
     page_count: int
+    _reader_lent: bool = field(default=False, repr=False)
 
     def writer(self) -> IncrementalPdfFileWriter:
-        """A fresh incremental writer over the checked bytes (the original bytes stay untouched)."""
+        """A fresh incremental writer over the checked bytes (the original bytes stay untouched).
+
+        The first writer is built on :attr:`reader` itself (no second parse of the file); the writer may change
+        objects the reader has cached, so later writers parse the bytes afresh, and :attr:`reader` should not
+        be trusted for the document's content once a writer has been taken (signing takes one, at the end)."""
+        if not self._reader_lent:
+            self._reader_lent = True
+            return IncrementalPdfFileWriter(io.BytesIO(self.data), prev=self.reader)
         return IncrementalPdfFileWriter(io.BytesIO(self.data), strict=False)
 
     def page_box(self, page: int) -> Box:
