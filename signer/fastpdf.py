@@ -27,6 +27,13 @@ encoding: the same bytes, so the same certificate, only already parsed. Only wha
 cached; whether it is valid, trusted or revoked is decided per verification, as before. A certificate that
 does not parse completely is not interned (pyHanko gets its own object and fails exactly as it would have).
 
+5. Faster PDF tokens. pyHanko reads names, numbers and keywords one byte at a time through a generator
+(``misc._read_until_class``) and decodes every name byte by byte (``generic._decode_name``): ~0.3 ms for a small
+catalog dictionary, ~15% of a verification. The replacements scan with one regular expression over a buffered
+chunk and leave the stream exactly where the original does (after the stop byte, or at the end); a name without
+``#`` escapes and with only regular printable bytes is decoded at once, anything else goes to pyHanko's decoder
+(same result, same errors).
+
 ``install()`` is idempotent; ``disabled()`` runs a block with pyHanko's and asn1crypto's own code (tests compare
 both paths on the same files).
 """
@@ -34,11 +41,12 @@ from __future__ import annotations
 
 import binascii
 import contextlib
+import re
 from typing import Any, Iterator
 
 from asn1crypto import x509 as asn1_x509
 
-from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils import generic, misc
 from pyhanko.pdf_utils.misc import PDF_WHITESPACE, PdfStreamError
 from pyhanko.sign import general
 from pyhanko.sign.validation import generic_cms
@@ -175,6 +183,39 @@ def extract_certificate_info(signed_data: Any) -> general.SignedDataCerts:
 
 
 _original_extract = generic_cms.extract_certificate_info
+_original_until = misc._read_until_class
+_original_decode_name = generic._decode_name
+_CLASS_RE: dict[bytes, Any] = {}
+_PLAIN_NAME = re.compile(rb"[!-~]*")
+_NOT_REGULAR = re.compile(b"[" + re.escape(misc.PDF_WHITESPACE + misc.PDF_DELIMITERS) + b"#]")
+
+
+def _read_until_class(class_chars: bytes, stream: Any, maxchars: int | None = None) -> tuple[bytes, bool]:
+    if maxchars:
+        return _original_until(class_chars, stream, maxchars=maxchars)
+    stop = _CLASS_RE.get(class_chars)
+    if stop is None:
+        stop = _CLASS_RE[class_chars] = re.compile(b"[" + re.escape(class_chars) + b"]")
+    parts = []
+    size = 64
+    while True:
+        chunk = stream.read(size)
+        if not chunk:
+            return b"".join(parts), True
+        m = stop.search(chunk)
+        if m is not None:
+            at = m.start()
+            parts.append(chunk[:at])
+            stream.seek(at + 1 - len(chunk), 1)  # just after the stop byte, as the byte-wise reader leaves it
+            return b"".join(parts), False
+        parts.append(chunk)
+        size = 4096
+
+
+def _decode_name(name_bytes: bytes) -> Any:
+    if _PLAIN_NAME.fullmatch(name_bytes) and not _NOT_REGULAR.search(name_bytes):
+        return generic.NameObject("/" + name_bytes.decode("ascii"))
+    return _original_decode_name(name_bytes)
 
 
 def uninstall() -> None:
@@ -182,6 +223,8 @@ def uninstall() -> None:
     asn1_x509.RelativeDistinguishedName._get_values = _original_values
     asn1_x509.Name.__eq__ = _original_name_eq
     generic_cms.extract_certificate_info = _original_extract
+    misc._read_until_class = _original_until
+    generic._decode_name = _original_decode_name
 
 
 @contextlib.contextmanager
@@ -199,3 +242,5 @@ def install() -> None:
     asn1_x509.RelativeDistinguishedName._get_values = _get_values
     asn1_x509.Name.__eq__ = _name_eq
     generic_cms.extract_certificate_info = extract_certificate_info
+    misc._read_until_class = _read_until_class
+    generic._decode_name = _decode_name

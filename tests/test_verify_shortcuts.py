@@ -189,3 +189,38 @@ def test_registry_answers_as_the_revocation_service(instance):
     assert registry.status(instance.authority, 12345).status == "unknown"
     assert registry.profile(instance.authority, 12345) is None
     assert registry.status(instance.authority, good.cert.serial_number, "root").status == "unknown"
+
+
+def test_pdf_tokens_read_as_pyhanko_reads_them():
+    """The faster token reader and name decoder: same value (or same error) and same stream position as pyHanko's,
+    over every short string of PDF-ish bytes drawn at random (seeded), and long runs."""
+    import random
+
+    from pyhanko.pdf_utils import misc
+
+    alphabet = b"ab/#()<>[]{}%09AF \n\r\t\f\x00\x80\xff~!."
+    rng = random.Random(20261122)
+
+    def until(fn, data: bytes, chars: bytes):  # noqa: ANN001, ANN202
+        s = io.BytesIO(data)
+        try:
+            return fn(chars, s), s.tell()
+        except Exception as exc:  # noqa: BLE001
+            return "error", type(exc).__name__, s.tell()
+
+    def name(fn, data: bytes):  # noqa: ANN001, ANN202
+        try:
+            value = fn(data)
+            return type(value).__name__, str(value)
+        except Exception as exc:  # noqa: BLE001
+            return "error", type(exc).__name__, str(exc)
+
+    samples = [bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(20000)]
+    samples += [b"Type" * 2000, b"Type" * 2000 + b" x", b"/A#20B", b"A#2", b"A#zz", "Hằng".encode(), b""]
+    for data in samples:
+        for chars in (misc.PDF_WHITESPACE, misc.PDF_WHITESPACE + misc.PDF_DELIMITERS):
+            assert until(fastpdf._read_until_class, data, chars) == until(fastpdf._original_until, data, chars)  # noqa: SLF001
+        assert name(fastpdf._decode_name, data) == name(fastpdf._original_decode_name, data)  # noqa: SLF001
+    s = io.BytesIO(b"12345 0 obj")
+    assert fastpdf._read_until_class(misc.PDF_WHITESPACE, s, maxchars=3) == \
+        fastpdf._original_until(misc.PDF_WHITESPACE, io.BytesIO(b"12345 0 obj"), maxchars=3)  # noqa: SLF001
