@@ -34,6 +34,13 @@ chunk and leave the stream exactly where the original does (after the stop byte,
 ``#`` escapes and with only regular printable bytes is decoded at once, anything else goes to pyHanko's decoder
 (same result, same errors).
 
+6. Certificate signatures checked once per process. Path validation verifies the signature of every certificate
+in the path on every verification (kyso's issuing CA and TSA under its root, the signer under the issuing CA):
+a pure function of (signature, to-be-signed bytes, issuer key, algorithm). A *valid* answer is remembered for
+exactly those inputs; a failure is recomputed and raised every time. Only certificate signatures go through this
+(``check_certificate_signature``): the document's own CMS signature and timestamp token are always checked.
+The DSS certificates pyHanko reads (``DocumentSecurityStore.read_dss``) are interned as in (4).
+
 ``install()`` is idempotent; ``disabled()`` runs a block with pyHanko's and asn1crypto's own code (tests compare
 both paths on the same files).
 """
@@ -49,7 +56,9 @@ from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils import generic, misc
 from pyhanko.pdf_utils.misc import PDF_WHITESPACE, PdfStreamError
 from pyhanko.sign import general
-from pyhanko.sign.validation import generic_cms
+from pyhanko.sign.validation import dss, generic_cms
+from pyhanko_certvalidator.sig_validate import DEFAULT_VALIDATION_CONTEXT, DefaultSignatureValidator
+from pyhanko_certvalidator.validate import _PathValidationState
 
 _original = generic.read_hex_string_from_stream
 _HEX = b"0123456789abcdefABCDEF"
@@ -218,6 +227,40 @@ def _decode_name(name_bytes: bytes) -> Any:
     return _original_decode_name(name_bytes)
 
 
+_CERT_SIGS: dict[tuple, bool] = {}
+
+
+class _RememberValidCertificateSignatures(DefaultSignatureValidator):
+    def validate_signature(self, signature: bytes, signed_data: bytes, public_key_info: Any,
+                           signature_algorithm: Any, context: Any = DEFAULT_VALIDATION_CONTEXT) -> None:
+        key = (signature, signed_data, public_key_info.dump(), signature_algorithm.dump(), context)
+        if key in _CERT_SIGS:
+            return
+        super().validate_signature(signature, signed_data, public_key_info, signature_algorithm, context)
+        if len(_CERT_SIGS) >= _MAX_CACHED:
+            _CERT_SIGS.clear()
+        _CERT_SIGS[key] = True
+
+
+_REMEMBER = _RememberValidCertificateSignatures()
+_original_check_cert_sig = _PathValidationState.check_certificate_signature
+
+
+def check_certificate_signature(self: Any, cert: Any, algorithm_policy: Any, proc_state: Any, moment: Any,
+                                sig_validator: Any) -> None:
+    if type(sig_validator) is DefaultSignatureValidator:  # a custom validator keeps its own behaviour
+        sig_validator = _REMEMBER
+    return _original_check_cert_sig(self, cert, algorithm_policy, proc_state, moment, sig_validator)
+
+
+class _InterningCertificateLoader(asn1_x509.Certificate):
+    """``Certificate`` as seen by pyHanko's DSS reader: ``load`` hands out interned certificates."""
+
+    @classmethod
+    def load(cls, encoded_data: bytes, strict: bool = False, **kwargs: Any) -> Any:
+        return intern_certificate(asn1_x509.Certificate.load(encoded_data, strict=strict, **kwargs))
+
+
 def uninstall() -> None:
     generic.read_hex_string_from_stream = _original
     asn1_x509.RelativeDistinguishedName._get_values = _original_values
@@ -225,6 +268,8 @@ def uninstall() -> None:
     generic_cms.extract_certificate_info = _original_extract
     misc._read_until_class = _original_until
     generic._decode_name = _original_decode_name
+    _PathValidationState.check_certificate_signature = _original_check_cert_sig
+    dss.Certificate = asn1_x509.Certificate
 
 
 @contextlib.contextmanager
@@ -244,3 +289,5 @@ def install() -> None:
     generic_cms.extract_certificate_info = extract_certificate_info
     misc._read_until_class = _read_until_class
     generic._decode_name = _decode_name
+    _PathValidationState.check_certificate_signature = check_certificate_signature
+    dss.Certificate = _InterningCertificateLoader
