@@ -119,3 +119,15 @@ def test_two_gunicorn_workers_and_four_clients_issue_concurrently(live_server, i
     assert len(live_server.worker_pids()) == 2
     log = live_server.log.read_text(errors="replace")
     assert "Traceback" not in log and "Worker failed" not in log and "SIGSEGV" not in log
+
+
+def test_kyso_bench_alias_runs_the_hsm_benchmark_with_its_peers(tmp_path) -> None:  # noqa: ANN001
+    """`kyso bench hsm` = `python -m bench hsm`: KeyStore beside bare python-pkcs11 and openssl speed, one table."""
+    out = run_kyso("bench", "hsm", "--seconds", "0.3", "--algorithms", "ec-p256",
+                   env=clean_env(KYSO_HOME=str(tmp_path)), timeout=300, check=True)
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| ec-p256 |")]
+    assert [r.split("|")[2].strip() for r in rows] == ["1", "2"], out.stdout
+    for row in rows:
+        cells = [c.strip() for c in row.split("|")[3:6]]  # openssl, bare python-pkcs11, KeyStore
+        assert all(float(c.replace(",", "")) > 0 for c in cells), row
+    assert run_kyso("bench", "no-such-bench", env=clean_env(KYSO_HOME=str(tmp_path))).returncode == 2
