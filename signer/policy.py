@@ -53,19 +53,35 @@ class Identity:
         return x509.load_der_x509_certificate(self.der)
 
 
-def load_user(session: Session, username: str) -> User:
-    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+def _active(user: Any) -> Any:
     if user is None or not user.active:
         raise Unauthorized("Unknown or disabled user", "Người dùng không tồn tại hoặc đã bị khóa", code="unknown_user")
     return user
 
 
-def _allowed_rows(session: Session, user: User, *, hsm: bool) -> list[Certificate]:
+def load_user(session: Session, username: str) -> User:
+    """The active user ``username`` as an ORM object (to change it: activation, images)."""
+    return _active(session.execute(select(User).where(User.username == username)).scalar_one_or_none())
+
+
+# what signing reads of a user and of a certificate: plain rows, no ORM objects (the signing hot path)
+_SIGNER_COLUMNS = (User.id, User.username, User.role, User.full_name, User.org, User.signature_image,
+                   User.seal_image, User.active)
+_CERT_COLUMNS = (Certificate.id, Certificate.serial, Certificate.not_before, Certificate.not_after,
+                 Certificate.revoked, Certificate.key_label, Certificate.der, Certificate.subject)
+
+
+def load_signer(session: Session, username: str) -> Any:
+    """The active user ``username`` as a read-only row with what :func:`resolve` needs."""
+    return _active(session.execute(select(*_SIGNER_COLUMNS).where(User.username == username)).first())
+
+
+def _allowed_rows(session: Session, user: Any, *, hsm: bool) -> list[Any]:
     profile = SIGNING_ROLES.get(user.role)
     if profile is None:
         raise errors.SignerNotAllowed(f"The role {user.role!r} may not sign documents (officials and clerks sign)",
                                       f"Vai trò {user.role!r} không được ký tài liệu (chỉ cán bộ và văn thư)")
-    stmt = select(Certificate).where(Certificate.profile == profile, Certificate.role == "end-entity")
+    stmt = select(*_CERT_COLUMNS).where(Certificate.profile == profile, Certificate.role == "end-entity")
     stmt = stmt.where(Certificate.key_label.is_not(None) if hsm else Certificate.key_label.is_(None))
     if user.role == "official":
         stmt = stmt.where(Certificate.owner_id == user.id)
@@ -74,31 +90,36 @@ def _allowed_rows(session: Session, user: User, *, hsm: bool) -> list[Certificat
         if user.org is None:
             colleagues = select(User.id).where(User.id == user.id)
         stmt = stmt.where(Certificate.owner_id.in_(colleagues))
-    return list(session.execute(stmt.order_by(Certificate.not_before.desc(), Certificate.id.desc())).scalars())
+    return list(session.execute(stmt.order_by(Certificate.not_before.desc(), Certificate.id.desc())).all())
 
 
-def _revoked(authority: Any, row: Certificate) -> bool:
-    if row.revoked:
-        return True
+def _revoked_serials(authority: Any, rows: list[Any]) -> set[str]:
+    """Serials among ``rows`` revoked now: the certificate row's flag, or the CA's revocation table (one query
+    for all of them, ``ca.revocation.status_many``)."""
+    out = {r.serial for r in rows if r.revoked}
+    candidates = [r.serial for r in rows if not r.revoked]
+    if not candidates:
+        return out
     try:
         from ca import revocation
     except ImportError:  # pragma: no cover - a build without the revocation service
-        return False
-    state, _, _ = revocation.status(authority, int(row.serial, 16))
-    return state == "revoked"
+        return out
+    states = revocation.status_many(authority, [int(s, 16) for s in candidates])
+    return out | {s for s in candidates if states[int(s, 16)][0] == "revoked"}
 
 
-def _problem(authority: Any, row: Certificate, now: dt.datetime) -> errors.KysoError | None:
-    if _revoked(authority, row):
+def _problem(revoked: set[str], row: Any, now: dt.datetime) -> errors.KysoError | None:
+    if row.serial in revoked:
         return errors.CertificateRevoked()
     if not row.not_before <= now <= row.not_after:
         return errors.CertificateExpired()
     return None
 
 
-def resolve(session: Session, authority: Any, user: User, now: dt.datetime, *, serial: str | None = None,
+def resolve(session: Session, authority: Any, user: Any, now: dt.datetime, *, serial: str | None = None,
             hsm: bool = True) -> Identity:
-    """The certificate ``user`` signs with now (the newest valid one, or ``serial`` if given), checked."""
+    """The certificate ``user`` (a :class:`User` or a :func:`load_signer` row) signs with now (the newest valid
+    one, or ``serial`` if given), checked against the revocation data of this moment."""
     rows = _allowed_rows(session, user, hsm=hsm)
     if serial:
         wanted = normalise_serial(serial)
@@ -113,8 +134,9 @@ def resolve(session: Session, authority: Any, user: User, now: dt.datetime, *, s
             f"No {what} {'in the HSM ' if hsm else 'registered for an external key '}is available to {user.username}",
             "Không có chứng thư số phù hợp để ký" + ("" if hsm else " bằng khóa bên ngoài"))
     first_problem = None
+    revoked = _revoked_serials(authority, rows)
     for row in rows:
-        problem = _problem(authority, row, now)
+        problem = _problem(revoked, row, now)
         if problem is None:
             return Identity(user_id=user.id, username=user.username, role=user.role, full_name=user.full_name,
                             org=user.org, signature_image=user.signature_image, seal_image=user.seal_image,
