@@ -1,15 +1,17 @@
-"""``python -m bench sign [--n 40] [--http-n 300] [--clients 4]``: PAdES signing, kyso beside its peers.
+"""``python -m bench sign [--n 40] [--http-n 300] [--clients 8] [--workers 2] [--threads 4]``: PAdES signing,
+kyso beside its peers.
 
 One run measures, for a 1-page and a 100-page PDF:
 
 * kyso in-process (``signer.service.sign_pdf``, key in SoftHSM): B-B and B-LT (DSS with CRLs and OCSP);
-* kyso over HTTP: ``POST /api/v1/sign`` against a real ``kyso serve`` (gunicorn, 2 worker processes) with
-  concurrent clients, B-B and B-LT;
+* kyso over HTTP: ``POST /api/v1/sign`` against a real ``kyso serve`` (gunicorn, 2 worker processes with
+  ``kyso serve``'s default 4 threads each) with concurrent clients, B-B and B-LT;
 * pyHanko's default path: ``signers.sign_pdf`` with a ``SimpleSigner`` (software RSA-2048 key, no reserved size);
 * endesive 3 (``endesive.pdf.cms.sign``, software key);
 * the ``pyhanko`` command line (pyhanko-cli), one process per signature.
 
-Prints p50 / p99 latency and signatures per second, and ratios against kyso in-process B-B.
+Prints p50 / p99 latency and signatures per second, ratios against kyso in-process B-B, and what B-LT costs
+against B-B (mean time in-process, throughput over HTTP; issue 5's target: ≤ 2×).
 """
 from __future__ import annotations
 
@@ -165,8 +167,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--n", type=int, default=40, help="signatures per in-process case")
     ap.add_argument("--cli-n", type=int, default=5, help="signatures through the pyhanko command line")
     ap.add_argument("--http-n", type=int, default=300, help="requests per HTTP case")
-    ap.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients")
+    ap.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
     ap.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    ap.add_argument("--threads", type=int, default=4, help="threads per worker (kyso serve's default: 4)")
     args = ap.parse_args(argv)
 
     from dataclasses import replace
@@ -192,10 +195,12 @@ def main(argv: list[str]) -> int:
         pdfs = {1: make_pdf(1), 100: make_pdf(100)}
         rows: list[list[Any]] = []
         base: dict[int, float] = {}
+        rates: dict[tuple[str, int], float] = {}
 
         def add(what: str, pages: int, lat: list[float], rate: float | None = None) -> None:
             mean = statistics.mean(lat)
             rate = rate if rate is not None else 1 / mean
+            rates[(what, pages)] = rate
             if what == "kyso in-process B-B":
                 base[pages] = rate
             ratio = f"{rate / base[pages]:.2f}" if pages in base else "—"
@@ -209,14 +214,20 @@ def main(argv: list[str]) -> int:
             add("pyHanko default (SimpleSigner)", pages, timed(pyhanko_default(pdf, pki), args.n))
             add("endesive 3", pages, timed(endesive_sign(pdf, pki), args.n))
             add("pyhanko CLI (process/signature)", pages, timed(pyhanko_cli(pdf, pki, work), args.cli_n))
-        server = KysoServer(home, workers=args.workers, threads=1)
+        server = KysoServer(home, workers=args.workers, threads=args.threads)
+        http = f"kyso HTTP {{}} ({args.workers}×{args.threads}, {args.clients} clients)"
         for pages, pdf in pdfs.items():
             for level in ("B-B", "B-LT"):
                 n = args.http_n if pages == 1 else max(20, args.http_n // 5)
                 lat, rate = http_run(server.url, token, pdf, level, n, args.clients)
-                add(f"kyso HTTP {level} ({args.clients} clients)", pages, lat, rate)
+                add(http.format(level), pages, lat, rate)
         print()
         print(table(["signer", "pages", "p50 ms", "p99 ms", "signatures/s", "÷ kyso in-process B-B"], rows))
+        print()
+        for pages in pdfs:
+            inproc = rates[("kyso in-process B-B", pages)] / rates[("kyso in-process B-LT", pages)]
+            over_http = rates[(http.format("B-B"), pages)] / rates[(http.format("B-LT"), pages)]
+            print(f"B-LT ÷ B-B cost, {pages} page(s): in-process {inproc:.2f}× · over HTTP {over_http:.2f}×")
         return 0
     finally:
         if server is not None:
