@@ -41,6 +41,15 @@ exactly those inputs; a failure is recomputed and raised every time. Only certif
 (``check_certificate_signature``): the document's own CMS signature and timestamp token are always checked.
 The DSS certificates pyHanko reads (``DocumentSecurityStore.read_dss``) are interned as in (4).
 
+7. "Is this file encrypted?" answered once per reader. pyHanko asks at every object it reads, and for a file
+without encryption the answer is a failed ``/Encrypt`` lookup through every trailer revision, raising and
+catching ``KeyError`` each time (~3% of a verification). Once the reader is fully opened its trailers no longer
+change, so a "no ``/Encrypt``" answer is kept on that reader (only that answer, only after ``__init__``).
+
+8. Within one verification (``verification_scope()``), pyHanko extracts and checks the certificates of the same
+CMS object two or three times (signer certificate, then again for validation); the answer for that very object
+is kept until the verification ends. Nothing crosses from one document to the next.
+
 ``install()`` is idempotent; ``disabled()`` runs a block with pyHanko's and asn1crypto's own code (tests compare
 both paths on the same files).
 """
@@ -48,6 +57,7 @@ from __future__ import annotations
 
 import binascii
 import contextlib
+import contextvars
 import re
 from typing import Any, Iterator
 
@@ -55,6 +65,7 @@ from asn1crypto import x509 as asn1_x509
 
 from pyhanko.pdf_utils import generic, misc
 from pyhanko.pdf_utils.misc import PDF_WHITESPACE, PdfStreamError
+from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import general
 from pyhanko.sign.validation import dss, generic_cms
 from pyhanko_certvalidator.sig_validate import DEFAULT_VALIDATION_CONTEXT, DefaultSignatureValidator
@@ -261,6 +272,49 @@ class _InterningCertificateLoader(asn1_x509.Certificate):
         return intern_certificate(asn1_x509.Certificate.load(encoded_data, strict=strict, **kwargs))
 
 
+_original_reader_init = PdfFileReader.__init__
+_original_encrypt_dict = PdfFileReader.encrypt_dict
+
+
+def _reader_init(self: Any, *args: Any, **kwargs: Any) -> None:
+    _original_reader_init(self, *args, **kwargs)
+    self._kyso_opened = True
+
+
+def _encrypt_dict(self: Any) -> Any:
+    if self.__dict__.get("_kyso_no_encrypt"):
+        return None
+    value = _original_encrypt_dict.fget(self)
+    if value is None and self.__dict__.get("_kyso_opened"):
+        self._kyso_no_encrypt = True
+    return value
+
+
+_SCOPE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("kyso_verification_scope", default=None)
+_original_certs_for_validation = generic_cms.extract_certs_for_validation
+
+
+@contextlib.contextmanager
+def verification_scope() -> Iterator[None]:
+    token = _SCOPE.set({})
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+
+
+def extract_certs_for_validation(signed_data: Any) -> Any:
+    scope = _SCOPE.get()
+    if scope is None:
+        return _original_certs_for_validation(signed_data)
+    hit = scope.get(id(signed_data))
+    if hit is not None and hit[0] is signed_data:
+        return hit[1]
+    result = _original_certs_for_validation(signed_data)  # an error is raised again at every call, as before
+    scope[id(signed_data)] = (signed_data, result)
+    return result
+
+
 def uninstall() -> None:
     generic.read_hex_string_from_stream = _original
     asn1_x509.RelativeDistinguishedName._get_values = _original_values
@@ -270,6 +324,9 @@ def uninstall() -> None:
     generic._decode_name = _original_decode_name
     _PathValidationState.check_certificate_signature = _original_check_cert_sig
     dss.Certificate = asn1_x509.Certificate
+    PdfFileReader.__init__ = _original_reader_init
+    PdfFileReader.encrypt_dict = _original_encrypt_dict
+    generic_cms.extract_certs_for_validation = _original_certs_for_validation
 
 
 @contextlib.contextmanager
@@ -291,3 +348,6 @@ def install() -> None:
     generic._decode_name = _decode_name
     _PathValidationState.check_certificate_signature = check_certificate_signature
     dss.Certificate = _InterningCertificateLoader
+    PdfFileReader.__init__ = _reader_init
+    PdfFileReader.encrypt_dict = property(_encrypt_dict)
+    generic_cms.extract_certs_for_validation = extract_certs_for_validation

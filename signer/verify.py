@@ -148,7 +148,8 @@ class Verifier:
         if not self.fast:
             return asyncio.run(self._verify_all(data, reader, sigs, dss, has_dss, moment, xml))
         dss.certs = [fastpdf.intern_certificate(c) for c in dss.certs]
-        return _run(self._verify_all(data, reader, sigs, dss, has_dss, moment, xml))
+        with fastpdf.verification_scope():
+            return _run(self._verify_all(data, reader, sigs, dss, has_dss, moment, xml))
 
     async def _verify_all(self, data: bytes, reader: PdfFileReader, sigs: list, dss: embedded.EmbeddedData,
                           has_dss: bool, moment: dt.datetime, xml: bool) -> Verification:
