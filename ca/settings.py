@@ -72,6 +72,8 @@ class Settings:
     fetch_revocation: bool = False
     extra_roots: tuple[Path, ...] = ()
     production: bool = False
+    # reverse proxies in front of kyso whose X-Forwarded-For/-Proto/-Host are believed (0: none, headers ignored)
+    trusted_proxies: int = 0
 
     @property
     def pin_file(self) -> Path:
@@ -128,6 +130,7 @@ class Settings:
             fetch_revocation=(env.get("KYSO_FETCH_REVOCATION") or "").lower() in ("1", "true", "yes"),
             extra_roots=roots,
             production=(env.get("KYSO_ENV") or "").lower() == "production",
+            trusted_proxies=_int(env, "KYSO_TRUSTED_PROXIES", 0),
         )
 
     def keystore(self):

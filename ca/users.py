@@ -1,6 +1,7 @@
 """Users, roles, passwords (argon2), API tokens (stored as SHA-256) and TOTP signing activation."""
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import secrets
@@ -73,19 +74,37 @@ def get_user(session: Session, username: str) -> User:
     return user
 
 
-def authenticate(session: Session, username: str, password: str) -> User:
-    """Check a password. The same error for an unknown user and a wrong password."""
+# Repeated failed logins lock the account for a while, in the database, so the lock holds on every node and
+# worker (the per-worker, in-memory throttle of web/security.py alone would give N workers N times the budget).
+LOCK_AFTER_FAILURES = 10
+LOCK_MINUTES = 15
+
+
+def authenticate(session: Session, username: str, password: str, *, clock: Clock = utcnow) -> User:
+    """Check a password. The same error for an unknown user and a wrong password; a locked account is refused
+    without looking at the password until the lock expires."""
     user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
     bad = Unauthorized("Wrong user name or password", "Sai tên đăng nhập hoặc mật khẩu", code="bad_credentials")
     if user is None or not user.active:
         _hasher.hash("timing-equaliser")
         raise bad
+    now = clock()
+    if user.locked_until is not None and user.locked_until > now:
+        from ca.timeutil import iso_vn
+
+        until = iso_vn(user.locked_until)
+        raise Unauthorized(f"Too many failed logins: the account is locked until {until}",
+                           f"Đăng nhập sai quá nhiều lần: tài khoản bị khóa đến {until}", code="account_locked")
     try:
         _hasher.verify(user.password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         user.failed_logins += 1
+        if user.failed_logins >= LOCK_AFTER_FAILURES:
+            user.locked_until = now + dt.timedelta(minutes=LOCK_MINUTES)
+            user.failed_logins = 0
         raise bad from None
     user.failed_logins = 0
+    user.locked_until = None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user
@@ -104,13 +123,21 @@ def login(session: Session, username: str, password: str, authority: Any, *,
         if not name or not isinstance(password, str) or not password:
             raise Unauthorized("Wrong user name or password", "Sai tên đăng nhập hoặc mật khẩu",
                                code="bad_credentials")
-        user = authenticate(session, name, password)
-    except Unauthorized:
-        authority.record(session, name or "anonymous", "auth.login_failed", name or None, {"address": address})
+        user = authenticate(session, name, password, clock=authority.clock)
+    except Unauthorized as exc:
+        details = {"address": address}
+        if exc.code == "account_locked" or _just_locked(session, name, authority.clock()):
+            details["locked"] = True
+        authority.record(session, name or "anonymous", "auth.login_failed", name or None, details)
         session.commit()
         raise
     authority.record(session, user.username, "auth.login", user.username, {"address": address})
     return user
+
+
+def _just_locked(session: Session, name: str, now: dt.datetime) -> bool:
+    user = session.execute(select(User).where(User.username == name)).scalar_one_or_none() if name else None
+    return bool(user is not None and user.locked_until is not None and user.locked_until > now)
 
 
 def _token_hash(token: str) -> str:

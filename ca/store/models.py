@@ -63,6 +63,7 @@ class User(Base):
     seal_image: Mapped[bytes | None] = mapped_column(LargeBinary)  # PNG, agency seal (clerks)
     active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # after repeated failed logins
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
 
     tokens: Mapped[list["ApiToken"]] = relationship(back_populates="user")
