@@ -9,7 +9,10 @@ Verifications per second of a 1-page PAdES B-LT PDF signed by kyso, side by side
 * ``pdfsig`` (poppler), one process per file, 2 at a time (integrity only).
 
 Then ``N`` (default 100,000) revoked certificates are written into kyso's store (bulk SQL), the CRLs re-published,
-and the same is measured again. Targets (2 cores): kyso ≥ 100 verifications/s; the 100k case ≤ 10% more cost.
+and the same is measured again; then they are removed and the 0 case is measured once more (A–B–A: the machine is
+shared, so the "0 revoked" figure is the mean of the runs before and after, and drift in the other engineers' load
+shows as the gap between them, printed below the table). Targets (2 cores): kyso ≥ 100 verifications/s; the 100k
+case ≤ 10% more cost.
 """
 from __future__ import annotations
 
@@ -147,6 +150,24 @@ def kyso_rate(url: str, pdf: bytes, seconds: int, connections: int, workdir: Pat
     return _pki.wrk(url + "/api/v1/verify", body, ctype, seconds=seconds, connections=connections, workdir=workdir)
 
 
+def remove_revoked(inst: Any, serials: list[int]) -> None:
+    """Take the bulk-inserted certificates out again (they have consecutive ids) and re-publish the CRLs."""
+    from ca import crl
+
+    raw = inst.authority.store.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        first = cur.execute("SELECT id FROM certificates WHERE serial = ?", (format(serials[0], "x"),)).fetchone()[0]
+        last = first + len(serials) - 1
+        cur.execute("BEGIN IMMEDIATE")
+        cur.execute("DELETE FROM revocations WHERE certificate_id BETWEEN ? AND ?", (first, last))
+        cur.execute("DELETE FROM certificates WHERE id BETWEEN ? AND ?", (first, last))
+        cur.execute("COMMIT")
+    finally:
+        raw.close()
+    crl.publish_all(inst.authority)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench verify")
     ap.add_argument("--seconds", type=int, default=10)
@@ -163,28 +184,36 @@ def main(argv: list[str] | None = None) -> int:
         print(f"B-LT file: {len(pdf):,} bytes; measuring {args.seconds} s per cell …", file=sys.stderr, flush=True)
         proc, url, log = serve(home, args.workers, args.verify_workers)
         rows: dict[str, list[float]] = {"kyso": [], "pyhanko": [], "pdfsig": []}
-        for phase in ("0", str(args.revoked)):
-            if phase != "0":
+        serials: list[int] = []
+        for phase in ("before", "revoked", "after"):
+            if phase == "revoked":
                 print(f"inserting {args.revoked:,} revoked certificates …", file=sys.stderr, flush=True)
-                _pki.bulk_revoked(inst, args.revoked)
+                serials = _pki.bulk_revoked(inst, args.revoked)
                 from ca import crl
 
                 crl.publish_all(inst.authority)
+            elif phase == "after":
+                print(f"removing the {args.revoked:,} revoked certificates …", file=sys.stderr, flush=True)
+                remove_revoked(inst, serials)
             rows["kyso"].append(kyso_rate(url, pdf, args.seconds, args.connections, home))
             rows["pyhanko"].append(pyhanko_rate(pdf, inst, args.seconds))
             rows["pdfsig"].append(pdfsig_rate(pdf, home, args.seconds))
         names = {"kyso": f"kyso POST /api/v1/verify (HTTP, {args.workers} workers, full report)",
                  "pyhanko": "pyHanko validate_pdf_signature + kyso CRL (in-process, 2 procs)",
                  "pdfsig": "pdfsig (process per file, 2 at a time; integrity only)"}
+        base = {k: (v[0] + v[2]) / 2 for k, v in rows.items()}
         table = []
-        for key, (base, loaded) in rows.items():
-            table.append([names[key], f"{base:,.1f}", f"{loaded:,.1f}", f"{(base / loaded - 1) * 100:+.1f}%",
-                          f"{rows['kyso'][0] / base:.2f}×" if key != "kyso" else "1.00×"])
+        for key, (before, loaded, after) in rows.items():
+            table.append([names[key], f"{base[key]:,.1f}", f"{loaded:,.1f}", f"{(base[key] / loaded - 1) * 100:+.1f}%",
+                          f"{base['kyso'] / base[key]:.2f}×" if key != "kyso" else "1.00×"])
         print(_pki.table(["verifier", "verif./s (0 revoked)", f"verif./s ({args.revoked:,} revoked)",
                           "cost with revocations", "kyso ÷ this (0 revoked)"], table))
-        ok = rows["kyso"][0] >= 100 and rows["kyso"][0] / rows["kyso"][1] <= 1.10
-        print(f"\ntargets: ≥ 100 verif./s — {rows['kyso'][0]:.0f}; 100k case ≤ +10% cost — "
-              f"{(rows['kyso'][0] / rows['kyso'][1] - 1) * 100:+.1f}%: {'met' if ok else 'NOT met'}")
+        print("\nA–B–A runs (0 revoked before · revoked · 0 revoked after): " + "; ".join(
+            f"{key} {v[0]:,.1f} · {v[1]:,.1f} · {v[2]:,.1f}" for key, v in rows.items()))
+        cost = (base["kyso"] / rows["kyso"][1] - 1) * 100
+        ok = base["kyso"] >= 100 and cost <= 10
+        print(f"targets: ≥ 100 verif./s — {base['kyso']:.0f}; 100k case ≤ +10% cost — {cost:+.1f}%: "
+              f"{'met' if ok else 'NOT met'}")
         return 0
     finally:
         if proc is not None:
