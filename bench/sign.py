@@ -5,7 +5,8 @@ One run measures, for a 1-page and a 100-page PDF:
 
 * kyso in-process (``signer.service.sign_pdf``, key in SoftHSM): B-B and B-LT (DSS with CRLs and OCSP);
 * kyso over HTTP: ``POST /api/v1/sign`` against a real ``kyso serve`` (gunicorn, 2 worker processes with
-  ``kyso serve``'s default 4 threads each) with concurrent clients, B-B and B-LT;
+  ``kyso serve``'s default 4 threads each) with concurrent clients, B-B and B-LT; and B-B with TOTP activation
+  on (a second server; clerks of one agency sharing its seal certificate, each code used once);
 * pyHanko's default path: ``signers.sign_pdf`` with a ``SimpleSigner`` (software RSA-2048 key, no reserved size);
 * endesive 3 (``endesive.pdf.cms.sign``, software key);
 * the ``pyhanko`` command line (pyhanko-cli), one process per signature.
@@ -162,6 +163,75 @@ def http_run(url: str, token: str, pdf: bytes, level: str, n: int, clients: int)
     return lat, n / wall
 
 
+class TotpServer(KysoServer):
+    """``kyso serve`` as :class:`bench._pki.KysoServer`, with signing activation by TOTP (the production default)."""
+
+    def __init__(self, home: Path, workers: int, threads: int):
+        from bench._pki import KYSO, env_for, free_port, wait_http
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(home / f"bench-serve-{self.port}.log", "wb")
+        env = {**env_for(home), "KYSO_SIGNING_ACTIVATION": "totp"}
+        self.proc = subprocess.Popen([KYSO, "serve", "--port", str(self.port), "--workers", str(workers),
+                                      "--threads", str(threads)], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_http(self.url + "/api/v1/health", self.proc)
+
+
+def totp_clerks(inst: Any, count: int) -> list[tuple[str, Any]]:
+    """``count`` clerks of one agency (token, pyotp.TOTP) and one agency seal (RSA-2048 in the HSM) they share."""
+    import pyotp
+
+    from ca.users import create_token, create_user
+
+    out = []
+    with inst.store.write() as s:
+        for i in range(count):
+            secret = pyotp.random_base32()
+            create_user(s, f"vanthu{i}", "clerk", "mat-khau-123", full_name=f"Văn thư {i}", org="Công an TP Đà Nẵng",
+                        totp_secret=secret)
+            out.append((create_token(s, f"vanthu{i}"), pyotp.TOTP(secret)))
+    inst.authority.issue(profile="agency", keygen="rsa2048", owner="vanthu0",
+                         subject={"CN": "Công an thành phố Đà Nẵng", "O": "Bộ Công an", "L": "Hải Châu",
+                                  "ST": "Đà Nẵng", "C": "VN", "uid": ["MST:0401234567"]})
+    return out
+
+
+def http_totp_run(url: str, clerks: list[tuple[str, Any]], pdf: bytes, clients: int) -> tuple[list[float], float]:
+    """Each clerk signs up to three times in a row, each time with a fresh code (a code works once; the server
+    accepts the steps now-1 … now+1): one client thread per clerk at a time, ``clients`` threads."""
+    import requests
+
+    local = threading.local()
+
+    def clerk(item: tuple[str, Any]) -> list[float]:
+        token, totp = item
+        s = getattr(local, "s", None)
+        if s is None:
+            s = local.s = requests.Session()
+        out, last = [], -1
+        for _ in range(3):
+            step = max(last + 1, int(time.time() // 30) - 1)
+            if step > int(time.time() // 30) + 1:
+                break
+            last = step
+            t = time.perf_counter()
+            r = s.post(url + "/api/v1/sign", files={"file": ("a.pdf", pdf, "application/pdf")},
+                       data={"level": "B-B", "otp": totp.generate_otp(step)},
+                       headers={"Authorization": f"Bearer {token}"}, timeout=120)
+            if r.status_code != 200:
+                raise RuntimeError(f"HTTP {r.status_code}: {r.text[:200]}")
+            out.append(time.perf_counter() - t)
+        return out
+
+    with concurrent.futures.ThreadPoolExecutor(clients) as ex:
+        list(ex.map(clerk, clerks[:clients]))  # warm-up
+        t0 = time.perf_counter()
+        lat = [x for xs in ex.map(clerk, clerks[clients:]) for x in xs]
+        wall = time.perf_counter() - t0
+    return lat, len(lat) / wall
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench sign")
     ap.add_argument("--n", type=int, default=40, help="signatures per in-process case")
@@ -170,6 +240,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
     ap.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     ap.add_argument("--threads", type=int, default=4, help="threads per worker (kyso serve's default: 4)")
+    ap.add_argument("--totp-clerks", type=int, default=100, help="clerks signing with TOTP activation (3 codes each)")
     args = ap.parse_args(argv)
 
     from dataclasses import replace
@@ -221,6 +292,13 @@ def main(argv: list[str]) -> int:
                 n = args.http_n if pages == 1 else max(20, args.http_n // 5)
                 lat, rate = http_run(server.url, token, pdf, level, n, args.clients)
                 add(http.format(level), pages, lat, rate)
+        server.stop()
+        server = None
+        if args.totp_clerks > args.clients:
+            clerks = totp_clerks(inst, args.totp_clerks)
+            server = TotpServer(home, workers=args.workers, threads=args.threads)
+            lat, rate = http_totp_run(server.url, clerks, pdfs[1], args.clients)
+            add(http.format("B-B") + " TOTP", 1, lat, rate)
         print()
         print(table(["signer", "pages", "p50 ms", "p99 ms", "signatures/s", "÷ kyso in-process B-B"], rows))
         print()
