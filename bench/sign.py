@@ -1,4 +1,4 @@
-"""``python -m bench sign [--n 40] [--http-n 300] [--clients 8] [--workers 2] [--threads 4]``: PAdES signing,
+"""``python -m bench sign [--n 40] [--http-n 1000] [--clients 8] [--workers 2] [--threads 4]``: PAdES signing,
 kyso beside its peers.
 
 One run measures, for a 1-page and a 100-page PDF:
@@ -236,7 +236,7 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench sign")
     ap.add_argument("--n", type=int, default=40, help="signatures per in-process case")
     ap.add_argument("--cli-n", type=int, default=5, help="signatures through the pyhanko command line")
-    ap.add_argument("--http-n", type=int, default=300, help="requests per HTTP case")
+    ap.add_argument("--http-n", type=int, default=1000, help="requests per HTTP case (1-page; 100 pages: a fifth)")
     ap.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
     ap.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     ap.add_argument("--threads", type=int, default=4, help="threads per worker (kyso serve's default: 4)")

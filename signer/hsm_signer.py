@@ -116,6 +116,15 @@ class HsmSigner(Signer):
         super().__init__(signing_cert=signing_cert, cert_registry=registry, embed_roots=embed_roots)
         self.key = key
         self._templates: dict[str, _Template | None] = {}
+        self._mechanisms: dict[str | None, Any] = {}
+
+    def get_signature_mechanism_for_digest(self, digest_algorithm: str | None) -> Any:
+        """pyHanko's choice for this certificate and digest, made once (it is asked three times per signature);
+        callers only read it."""
+        mech = self._mechanisms.get(digest_algorithm)
+        if mech is None:
+            mech = self._mechanisms[digest_algorithm] = super().get_signature_mechanism_for_digest(digest_algorithm)
+        return mech
 
     async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
         if dry_run:
