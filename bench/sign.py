@@ -198,8 +198,9 @@ def totp_clerks(inst: Any, count: int) -> list[tuple[str, Any]]:
 
 
 def http_totp_run(url: str, clerks: list[tuple[str, Any]], pdf: bytes, clients: int) -> tuple[list[float], float]:
-    """Each clerk signs up to three times in a row, each time with a fresh code (a code works once; the server
-    accepts the steps now-1 … now+1): one client thread per clerk at a time, ``clients`` threads."""
+    """Each clerk signs twice in a row, with the codes of the current and the next 30-second step (a code works
+    once; the server accepts steps now-1 … now+1, so neither expires in flight): one client thread per clerk at a
+    time, ``clients`` threads."""
     import requests
 
     local = threading.local()
@@ -210,8 +211,8 @@ def http_totp_run(url: str, clerks: list[tuple[str, Any]], pdf: bytes, clients: 
         if s is None:
             s = local.s = requests.Session()
         out, last = [], -1
-        for _ in range(3):
-            step = max(last + 1, int(time.time() // 30) - 1)
+        for _ in range(2):
+            step = max(last + 1, int(time.time() // 30))
             if step > int(time.time() // 30) + 1:
                 break
             last = step
@@ -240,7 +241,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
     ap.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     ap.add_argument("--threads", type=int, default=4, help="threads per worker (kyso serve's default: 4)")
-    ap.add_argument("--totp-clerks", type=int, default=100, help="clerks signing with TOTP activation (3 codes each)")
+    ap.add_argument("--totp-clerks", type=int, default=150, help="clerks signing with TOTP activation (2 codes each)")
     args = ap.parse_args(argv)
 
     from dataclasses import replace
