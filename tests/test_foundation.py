@@ -131,3 +131,33 @@ def test_kyso_bench_alias_runs_the_hsm_benchmark_with_its_peers(tmp_path) -> Non
         cells = [c.strip() for c in row.split("|")[3:6]]  # openssl, bare python-pkcs11, KeyStore
         assert all(float(c.replace(",", "")) > 0 for c in cells), row
     assert run_kyso("bench", "no-such-bench", env=clean_env(KYSO_HOME=str(tmp_path))).returncode == 2
+
+
+def test_serve_refuses_an_outdated_schema_until_db_upgrade(tmp_path) -> None:  # noqa: ANN001
+    """After upgrading kyso, the workers must not meet an older schema: `kyso serve` says to run `kyso db upgrade`."""
+    from alembic import command
+    from alembic.config import Config
+
+    from ca.store import Store
+    from ca.store.db import MIGRATIONS
+
+    env = clean_env(KYSO_HOME=str(tmp_path / "home"))
+    run_kyso("init", "--admin-password", "mat-khau-qtv-1", env=env, check=True)
+    store = Store(f"sqlite:///{tmp_path / 'home' / 'kyso.db'}")
+    current, head = store.schema_revisions()
+    assert current == head
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "-1")
+    older, _ = store.schema_revisions()
+    assert older != head
+    refused = run_kyso("serve", "--port", "1", env=env, timeout=60)
+    assert refused.returncode != 0
+    line = refused.stderr.strip().splitlines()
+    assert len(line) == 1 and "kyso db upgrade" in line[0] and "Traceback" not in refused.stderr
+    upgraded = run_kyso("db", "upgrade", env=env, check=True)
+    assert f"{older} → {head}" in upgraded.stdout
+    assert store.schema_revisions() == (head, head)
+    assert "already at" in run_kyso("db", "upgrade", env=env, check=True).stdout

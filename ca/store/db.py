@@ -113,5 +113,19 @@ class Store:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
+    def schema_revisions(self) -> tuple[str | None, str]:
+        """(the database's Alembic revision, the newest this code knows)."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+        try:
+            with self.engine.connect() as conn:
+                current = MigrationContext.configure(conn).get_current_revision()
+        except SQLAlchemyError as exc:
+            raise Unavailable(f"Database unavailable: {type(exc).__name__}", "Cơ sở dữ liệu không sẵn sàng.",
+                              code="database_unavailable") from None
+        return current, head
+
     def dispose(self) -> None:
         self.engine.dispose()

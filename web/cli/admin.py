@@ -71,9 +71,33 @@ def _post_init(inst) -> None:  # noqa: ANN001
 @click.option("--threads", default=4, show_default=True, type=int)
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Serve kyso with gunicorn (production server)."""
+    from ca.errors import Unavailable
     from web.server import run
 
+    # Checked here, in the master, before any worker exists (the master never opens the HSM).
+    current, head = open_instance().store.schema_revisions()
+    if current != head:
+        raise Unavailable(
+            f"The database schema is at {current or 'nothing'}, this kyso needs {head}: run `kyso db upgrade` "
+            "(or `kyso init` for a new instance)",
+            f"Lược đồ cơ sở dữ liệu ở phiên bản {current or 'trống'}, kyso cần {head}: chạy `kyso db upgrade`",
+            code="schema_outdated")
     run(host=host, port=port, workers=workers, threads=threads)
+
+
+@main.group()
+def db() -> None:
+    """The database schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database schema to this kyso's newest revision (run once after upgrading kyso, on one node)."""
+    inst = open_instance()
+    before, head = inst.store.schema_revisions()
+    inst.store.migrate()
+    click.echo(f"kyso: database schema {before or 'empty'} → {head}" if before != head
+               else f"kyso: database schema already at {head}")
 
 
 @main.command()
