@@ -75,7 +75,9 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     from web.server import run
 
     # Checked here, in the master, before any worker exists (the master never opens the HSM).
-    current, head = open_instance().store.schema_revisions()
+    store = open_instance().store
+    current, head = store.schema_revisions()
+    store.dispose()  # no pooled connection may be inherited by the workers forked below
     if current != head:
         raise Unavailable(
             f"The database schema is at {current or 'nothing'}, this kyso needs {head}: run `kyso db upgrade` "
