@@ -137,7 +137,37 @@ def serve(home: Path, workers: int, verify_workers: int) -> tuple[subprocess.Pop
     return proc, url, log
 
 
-def kyso_rate(url: str, pdf: bytes, seconds: int, connections: int, workdir: Path) -> float:
+def _process_tree(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
+    children: dict[int, list[int]] = {}
+    for line in out.splitlines():
+        p, pp = (int(x) for x in line.split())
+        children.setdefault(pp, []).append(p)
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo += children.get(p, [])
+    return found
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes so far (a process that ended is not counted)."""
+    total = 0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def kyso_rate(url: str, pdf: bytes, seconds: int, connections: int, workdir: Path,
+              server_pid: int | None = None) -> tuple[float, float | None]:
+    """Verifications per second over HTTP, and the CPU milliseconds all kyso processes (web workers and their
+    verification processes) spent per verification meanwhile: a cost figure that the other engineers' load on the
+    shared cores moves much less than the rate."""
     import requests
 
     body, ctype = multipart(pdf)
@@ -147,11 +177,20 @@ def kyso_rate(url: str, pdf: bytes, seconds: int, connections: int, workdir: Pat
     assert (sig["indication"], sig["level"]) == ("TOTAL_PASSED", "B-LT"), report
     for _ in range(20):  # warm every verification process
         requests.post(url + "/api/v1/verify", data=body, headers={"Content-Type": ctype}, timeout=60)
-    return _pki.wrk(url + "/api/v1/verify", body, ctype, seconds=seconds, connections=connections, workdir=workdir)
+    before = {p: _cpu_seconds([p]) for p in _process_tree(server_pid)} if server_pid else {}
+    started = time.monotonic()
+    rate = _pki.wrk(url + "/api/v1/verify", body, ctype, seconds=seconds, connections=connections, workdir=workdir)
+    done = rate * (time.monotonic() - started)
+    if not server_pid or not done:
+        return rate, None
+    spent = sum(_cpu_seconds([p]) - before.get(p, 0.0) for p in _process_tree(server_pid))  # new ones from 0
+    return rate, spent / done * 1000
 
 
 def remove_revoked(inst: Any, serials: list[int]) -> None:
-    """Take the bulk-inserted certificates out again (they have consecutive ids) and re-publish the CRLs."""
+    """Take the bulk-inserted certificates out again (they have consecutive ids) and re-publish the CRLs. Foreign
+    keys are not checked for these placeholder rows (nothing refers to them; checking would scan the table once per
+    deleted row through the unindexed ``certificates.issuer_id``)."""
     from ca import crl
 
     raw = inst.authority.store.engine.raw_connection()
@@ -159,10 +198,12 @@ def remove_revoked(inst: Any, serials: list[int]) -> None:
         cur = raw.cursor()
         first = cur.execute("SELECT id FROM certificates WHERE serial = ?", (format(serials[0], "x"),)).fetchone()[0]
         last = first + len(serials) - 1
+        cur.execute("PRAGMA foreign_keys = OFF")
         cur.execute("BEGIN IMMEDIATE")
         cur.execute("DELETE FROM revocations WHERE certificate_id BETWEEN ? AND ?", (first, last))
         cur.execute("DELETE FROM certificates WHERE id BETWEEN ? AND ?", (first, last))
         cur.execute("COMMIT")
+        cur.execute("PRAGMA foreign_keys = ON")
     finally:
         raw.close()
     crl.publish_all(inst.authority)
@@ -185,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         proc, url, log = serve(home, args.workers, args.verify_workers)
         rows: dict[str, list[float]] = {"kyso": [], "pyhanko": [], "pdfsig": []}
         serials: list[int] = []
+        cpu_rows: list[float | None] = []
         for phase in ("before", "revoked", "after"):
             if phase == "revoked":
                 print(f"inserting {args.revoked:,} revoked certificates …", file=sys.stderr, flush=True)
@@ -195,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
             elif phase == "after":
                 print(f"removing the {args.revoked:,} revoked certificates …", file=sys.stderr, flush=True)
                 remove_revoked(inst, serials)
-            rows["kyso"].append(kyso_rate(url, pdf, args.seconds, args.connections, home))
+            rate, cpu_ms = kyso_rate(url, pdf, args.seconds, args.connections, home, proc.pid)
+            rows["kyso"].append(rate)
+            cpu_rows.append(cpu_ms)
             rows["pyhanko"].append(pyhanko_rate(pdf, inst, args.seconds))
             rows["pdfsig"].append(pdfsig_rate(pdf, home, args.seconds))
         names = {"kyso": f"kyso POST /api/v1/verify (HTTP, {args.workers} workers, full report)",
@@ -211,8 +255,17 @@ def main(argv: list[str] | None = None) -> int:
         print("\nA–B–A runs (0 revoked before · revoked · 0 revoked after): " + "; ".join(
             f"{key} {v[0]:,.1f} · {v[1]:,.1f} · {v[2]:,.1f}" for key, v in rows.items()))
         cost = (base["kyso"] / rows["kyso"][1] - 1) * 100
-        ok = base["kyso"] >= 100 and cost <= 10
-        print(f"targets: ≥ 100 verif./s — {base['kyso']:.0f}; 100k case ≤ +10% cost — {cost:+.1f}%: "
+        cpu_cost = None
+        if all(c is not None for c in cpu_rows):
+            cpu_base = (cpu_rows[0] + cpu_rows[2]) / 2
+            cpu_cost = (cpu_rows[1] / cpu_base - 1) * 100
+            print(f"kyso CPU per verification (all its processes): {cpu_rows[0]:.1f} · {cpu_rows[1]:.1f} · "
+                  f"{cpu_rows[2]:.1f} ms — 100k case {cpu_cost:+.1f}% vs the mean of the 0 runs; "
+                  f"at this cost 2 idle cores would give ~{2000 / cpu_base:.0f} verif./s")
+        judged = cpu_cost if cpu_cost is not None else cost
+        ok = base["kyso"] >= 100 and judged <= 10
+        print(f"targets: ≥ 100 verif./s — {base['kyso']:.0f}; 100k case ≤ +10% cost — {judged:+.1f}% "
+              f"({'CPU per verification' if cpu_cost is not None else 'rate'}; by rate {cost:+.1f}%): "
               f"{'met' if ok else 'NOT met'}")
         return 0
     finally:
