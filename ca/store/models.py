@@ -106,7 +106,8 @@ class Certificate(Base):
     revocation: Mapped["Revocation | None"] = relationship(back_populates="certificate", uselist=False,
                                                          foreign_keys="Revocation.certificate_id")
 
-    __table_args__ = (Index("ix_certificates_owner", "owner_id"), Index("ix_certificates_role", "role"))
+    __table_args__ = (Index("ix_certificates_owner", "owner_id"), Index("ix_certificates_role", "role"),
+                      Index("ix_certificates_issuer", "issuer_id"))
 
 
 class Revocation(Base):
