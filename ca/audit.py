@@ -108,13 +108,18 @@ def checkpoint_now(session: Session, signer: Any, *, clock: Clock = utcnow) -> A
     return session.execute(select(AuditCheckpoint).where(AuditCheckpoint.seq == seq)).scalar_one()
 
 
-def recent_events(session: Session, *, limit: int = 100, before: int | None = None) -> list[dict]:
-    """Events newest first (at most 1,000), as JSON-ready dicts; ``before``: only rows with a smaller ``seq``."""
+def recent_events(session: Session, *, limit: int = 100, before: int | None = None,
+                  q: str | None = None) -> list[dict]:
+    """Events newest first (at most 1,000), as JSON-ready dicts; ``before``: only rows with a smaller ``seq``;
+    ``q``: only rows whose actor, action or target contains it."""
     from ca.timeutil import iso_utc
 
     stmt = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(max(1, min(limit, 1000)))
     if before:
         stmt = stmt.where(AuditEvent.seq < before)
+    if q and q.strip():
+        like = f"%{q.strip()[:100]}%"
+        stmt = stmt.where(AuditEvent.actor.like(like) | AuditEvent.action.like(like) | AuditEvent.target.like(like))
     return [{"seq": e.seq, "time": iso_utc(e.ts), "actor": e.actor, "action": e.action, "target": e.target,
              "details": e.details, "hash": e.hash} for e in session.execute(stmt).scalars()]
 

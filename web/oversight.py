@@ -2,24 +2,24 @@
 the CRLs and of the OCSP and time-stamping responders. Plain dicts out; no ORM rows leave this module."""
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
 
 from ca.authority import cert_status
-from ca.store.models import AuditEvent, Certificate, Crl
+from ca.store.models import Certificate, Crl
 
 
 def audit_events(inst: Any, *, limit: int = 100, before: int | None = None, q: str | None = None) -> list[dict]:
-    stmt = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(max(1, min(limit, 500)))
-    if before:
-        stmt = stmt.where(AuditEvent.seq < before)
-    if q:
-        like = f"%{q.strip()[:100]}%"
-        stmt = stmt.where(AuditEvent.actor.like(like) | AuditEvent.action.like(like) | AuditEvent.target.like(like))
+    """The audit log for the admin page (``ca.audit.recent_events``), with ``ts`` as a datetime for display."""
+    from ca import audit
+
     with inst.store.read() as s:
-        return [{"seq": e.seq, "ts": e.ts, "actor": e.actor, "action": e.action, "target": e.target,
-                 "details": e.details, "hash": e.hash} for e in s.execute(stmt).scalars()]
+        events = audit.recent_events(s, limit=min(limit, 500), before=before, q=q)
+    for event in events:
+        event["ts"] = dt.datetime.fromisoformat(event["time"].replace("Z", "+00:00"))
+    return events
 
 
 def audit_verify(inst: Any) -> dict[str, Any]:
