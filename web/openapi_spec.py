@@ -193,7 +193,16 @@ SIGNATURE = {"type": "object", "properties": {
     "level": {"enum": ["B-B", "B-T", "B-LT", "B-LTA", "none"]},
     "indication": {"enum": ["TOTAL_PASSED", "INDETERMINATE", "TOTAL_FAILED"]},
     "sub_indication": {"type": ["string", "null"]},
-    "messages": {"type": "object", "properties": {"vi": {"type": "array"}, "en": {"type": "array"}}}}}
+    "messages": {"type": "object", "required": ["vi", "en"],
+                 "properties": {"vi": {"type": "array", "items": {"type": "string"}},
+                                "en": {"type": "array", "items": {"type": "string"}}}}},
+    # API.md's contract: every key is always present (null where it does not apply)
+    "required": ["field", "signer", "issuer", "signing_time", "timestamp", "intact", "trusted", "revocation",
+                 "coverage", "modifications", "level", "indication", "sub_indication", "messages"]}
+SIGNATURE["properties"]["signer"] = {"type": ["object", "null"], "required": ["cn", "o", "ou", "title", "uid"],
+                                     "properties": {"uid": {"type": "array", "items": {"type": "string"}}}}
+SIGNATURE["properties"]["timestamp"]["required"] = ["time", "tsa", "valid"]
+SIGNATURE["properties"]["revocation"]["required"] = ["status", "source", "embedded"]
 
 COMPONENTS = {
     "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
@@ -205,10 +214,12 @@ COMPONENTS = {
             "message_vi": {"type": "string"}, "message_en": {"type": "string"}}},
         "Certificate": {"type": "object", "properties": {k: {"type": "string"} for k in (
             "serial", "profile", "subject_display", "not_before", "not_after", "status", "pem", "fingerprint_sha256",
-            "key", "owner", "revoked_at", "revocation_reason")} | {"subject": SUBJECT}},
-        "VerificationReport": {"type": "object", "properties": {
-            "document": {"type": "object", "properties": {"sha256": {"type": "string"},
-                                                          "signature_count": {"type": "integer"}}},
+            "key", "owner", "revoked_at", "revocation_reason")} | {"subject": SUBJECT},
+            "required": ["serial", "pem", "not_before", "not_after", "status"]},
+        "VerificationReport": {"type": "object", "required": ["document", "signatures"], "properties": {
+            "document": {"type": "object", "required": ["sha256", "signature_count"],
+                         "properties": {"sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                                        "signature_count": {"type": "integer", "minimum": 0}}},
             "signatures": {"type": "array", "items": SIGNATURE}}},
     },
 }
