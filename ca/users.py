@@ -10,7 +10,7 @@ from typing import Any
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ca.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
@@ -71,6 +71,62 @@ def get_user(session: Session, username: str) -> User:
     user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
     if user is None:
         raise NotFound(f"No user {username!r}", f"Không có người dùng {username!r}", code="user_not_found")
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    """Every user, by user name."""
+    return list(session.execute(select(User).order_by(User.username)).scalars())
+
+
+def count_active_admins(session: Session) -> int:
+    return session.execute(select(func.count()).select_from(User)
+                           .where(User.role == "admin", User.active.is_(True))).scalar_one()
+
+
+def check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidInput(f"Unknown role {role!r}", f"Vai trò không hợp lệ {role!r}", code="invalid_role")
+
+
+def update_user(session: Session, actor: str, username: str, *, role: str,
+                active: bool) -> tuple[User, dict[str, list[Any]]]:
+    """Set ``username``'s role and active flag on behalf of ``actor``; returns the user and the changes
+    (``{"role": [old, new], "active": [old, new]}``, only what changed) for the caller to audit. Nobody removes
+    their own administrator rights, and the last active administrator stays."""
+    check_role(role)
+    user = get_user(session, username)
+    if user.username == actor and (role != "admin" or not active):
+        raise Forbidden("You cannot remove your own administrator rights",
+                        "Bạn không thể tự bỏ quyền quản trị của mình", code="self_demotion")
+    if user.role == "admin" and (role != "admin" or not active):
+        if count_active_admins(session) <= 1:
+            raise Forbidden("The last administrator must stay", "Phải còn ít nhất một quản trị viên",
+                            code="last_admin")
+    changes: dict[str, list[Any]] = {}
+    if user.role != role:
+        changes["role"] = [user.role, role]
+        user.role = role
+    if user.active != active:
+        changes["active"] = [user.active, active]
+        user.active = active
+    return user, changes
+
+
+def set_password(session: Session, username: str, password: str) -> User:
+    check_password_strength(password)
+    user = get_user(session, username)
+    user.password_hash = hash_password(password)
+    return user
+
+
+def enrol_totp(session: Session, username: str, password: str, secret: str) -> User:
+    """Store a new TOTP ``secret`` for ``username`` once their password is proven (the caller has checked a code
+    of the new authenticator)."""
+    authenticate(session, username, password)
+    user = get_user(session, username)
+    user.totp_secret = secret
+    user.totp_last_step = None
     return user
 
 
@@ -152,6 +208,25 @@ def create_token(session: Session, username: str, name: str | None = None, *, cl
                          created_at=clock(), revoked=False))
     session.flush()
     return token
+
+
+def list_tokens(session: Session, username: str) -> list[ApiToken]:
+    """``username``'s API tokens, newest first (revoked ones included)."""
+    user = get_user(session, username)
+    return list(session.execute(select(ApiToken).where(ApiToken.user_id == user.id)
+                                .order_by(ApiToken.id.desc())).scalars())
+
+
+def revoke_token(session: Session, username: str, token_id: int) -> ApiToken | None:
+    """Revoke ``username``'s token ``token_id``: the token if this call revoked it, None if it already was."""
+    user = get_user(session, username)
+    row = session.get(ApiToken, token_id)
+    if row is None or row.user_id != user.id:
+        raise NotFound("No such API token", "Không có mã truy cập này", code="token_not_found")
+    if row.revoked:
+        return None
+    row.revoked = True
+    return row
 
 
 def user_for_token(session: Session, token: str, *, clock: Clock = utcnow) -> User:

@@ -10,10 +10,9 @@ import re
 from typing import Any
 
 import pyotp
-from sqlalchemy import func, select
 
 from ca import users as ca_users
-from ca.errors import Forbidden, InvalidInput, NotFound
+from ca.errors import InvalidInput
 from ca.store.models import ApiToken, User
 
 IMAGE_MAX = 2 * 1024 * 1024
@@ -44,7 +43,7 @@ def get(inst: Any, username: str) -> dict[str, Any]:
 
 def list_users(inst: Any) -> list[dict[str, Any]]:
     with inst.store.read() as s:
-        return [_user_dict(u) for u in s.execute(select(User).order_by(User.username)).scalars()]
+        return [_user_dict(u) for u in ca_users.list_users(s)]
 
 
 def create_user(inst: Any, actor: str, *, username: str, role: str, password: str, full_name: str | None,
@@ -57,26 +56,9 @@ def create_user(inst: Any, actor: str, *, username: str, role: str, password: st
 
 
 def update_user(inst: Any, actor: str, username: str, *, role: str, active: bool) -> dict[str, Any]:
-    if role not in ca_users.ROLES:
-        raise InvalidInput(f"Unknown role {role!r}", f"Vai trò không hợp lệ {role!r}", code="invalid_role")
+    ca_users.check_role(role)
     with inst.store.write() as s:
-        user = ca_users.get_user(s, username)
-        if user.username == actor and (role != "admin" or not active):
-            raise Forbidden("You cannot remove your own administrator rights",
-                            "Bạn không thể tự bỏ quyền quản trị của mình", code="self_demotion")
-        if user.role == "admin" and (role != "admin" or not active):
-            admins = s.execute(select(func.count()).select_from(User)
-                               .where(User.role == "admin", User.active.is_(True))).scalar_one()
-            if admins <= 1:
-                raise Forbidden("The last administrator must stay", "Phải còn ít nhất một quản trị viên",
-                                code="last_admin")
-        changes = {}
-        if user.role != role:
-            changes["role"] = [user.role, role]
-            user.role = role
-        if user.active != active:
-            changes["active"] = [user.active, active]
-            user.active = active
+        user, changes = ca_users.update_user(s, actor, username, role=role, active=active)
         if changes:
             inst.authority.record(s, actor, "user.update", user.username, changes)
         return _user_dict(user)
@@ -85,8 +67,7 @@ def update_user(inst: Any, actor: str, username: str, *, role: str, active: bool
 def set_password(inst: Any, actor: str, username: str, password: str) -> None:
     ca_users.check_password_strength(password)
     with inst.store.write() as s:
-        user = ca_users.get_user(s, username)
-        user.password_hash = ca_users.hash_password(password)
+        user = ca_users.set_password(s, username, password)
         inst.authority.record(s, actor, "user.password", user.username, {})
 
 
@@ -115,10 +96,7 @@ def enrol_totp(inst: Any, username: str, secret: str, code: str, password: str) 
         raise InvalidInput("The code does not match the new authenticator", "Mã không khớp với ứng dụng vừa thêm",
                            code="otp_invalid")
     with inst.store.write() as s:
-        ca_users.authenticate(s, username, password)
-        user = ca_users.get_user(s, username)
-        user.totp_secret = secret
-        user.totp_last_step = None
+        ca_users.enrol_totp(s, username, password, secret)
         inst.authority.record(s, username, "user.totp_enrol", username, {})
 
 
@@ -140,12 +118,14 @@ def image(inst: Any, username: str, kind: str) -> bytes | None:
 
 
 # -- API tokens ----------------------------------------------------------------------------------------
+def _token_dict(t: ApiToken) -> dict[str, Any]:
+    return {"id": t.id, "prefix": t.prefix, "name": t.name, "created_at": t.created_at,
+            "last_used_at": t.last_used_at, "revoked": t.revoked}
+
+
 def list_tokens(inst: Any, username: str) -> list[dict[str, Any]]:
     with inst.store.read() as s:
-        user = ca_users.get_user(s, username)
-        rows = s.execute(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())).scalars()
-        return [{"id": t.id, "prefix": t.prefix, "name": t.name, "created_at": t.created_at,
-                 "last_used_at": t.last_used_at, "revoked": t.revoked} for t in rows]
+        return [_token_dict(t) for t in ca_users.list_tokens(s, username)]
 
 
 def create_token(inst: Any, username: str, name: str | None) -> str:
@@ -158,10 +138,6 @@ def create_token(inst: Any, username: str, name: str | None) -> str:
 
 def revoke_token(inst: Any, username: str, token_id: int) -> None:
     with inst.store.write() as s:
-        user = ca_users.get_user(s, username)
-        row = s.get(ApiToken, token_id)
-        if row is None or row.user_id != user.id:
-            raise NotFound("No such API token", "Không có mã truy cập này", code="token_not_found")
-        if not row.revoked:
-            row.revoked = True
+        row = ca_users.revoke_token(s, username, token_id)
+        if row is not None:
             inst.authority.record(s, username, "token.revoke", username, {"prefix": row.prefix})
