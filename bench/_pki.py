@@ -36,12 +36,10 @@ def new_instance(home: Path) -> Any:
         del os.environ[key]
     os.environ["KYSO_HOME"] = str(home)
     from ca.instance import Instance, prepare_home
-    from ca.revocation import after_init
     from ca.settings import Settings
 
     inst = Instance.open(prepare_home(Settings.from_env()))
-    inst.authority.initialise(org="Bộ Công an", admin_user="admin", admin_password=ADMIN_PASSWORD)
-    after_init(inst)
+    inst.initialise(org="Bộ Công an", admin_user="admin", admin_password=ADMIN_PASSWORD)
     return inst
 
 

@@ -55,8 +55,8 @@ def _instance(home: Path, algorithm: str) -> Any:
     from ca.settings import Settings
 
     inst = Instance.open(prepare_home(Settings.from_env()))
-    inst.authority.initialise(org="Bộ Công an", admin_user="admin", admin_password="quan-tri-vien-1",
-                              issuing_algorithm=algorithm)
+    inst.initialise(org="Bộ Công an", admin_user="admin", admin_password="quan-tri-vien-1",
+                    issuing_algorithm=algorithm)
     return inst
 
 

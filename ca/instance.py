@@ -40,6 +40,15 @@ class Instance:
     keystore: Any
     authority: Authority
 
+    def initialise(self, **kwargs: Any) -> dict[str, str]:
+        """``kyso init``: the CA hierarchy in the HSM, the database and the first admin (``Authority.initialise``),
+        then the first full CRL, delta CRL and ARL. Returns the CA certificates' serials by role."""
+        from ca.revocation import after_init
+
+        serials = self.authority.initialise(**kwargs)
+        after_init(self)
+        return serials
+
     @classmethod
     def open(cls, settings: Settings | None = None, *, clock: Clock = utcnow) -> "Instance":
         settings = settings or Settings.from_env()

@@ -43,14 +43,7 @@ def instance(settings: Any) -> Any:
     from ca.instance import Instance
 
     inst = Instance.open(settings)
-    inst.authority.initialise(org="Bộ Công an", admin_user="admin", admin_password=ADMIN_PASSWORD,
-                              province="Hà Nội")
-    try:
-        from ca.revocation import after_init
-    except ImportError:
-        pass
-    else:
-        after_init(inst)
+    inst.initialise(org="Bộ Công an", admin_user="admin", admin_password=ADMIN_PASSWORD, province="Hà Nội")
     return inst
 
 

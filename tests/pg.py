@@ -198,14 +198,7 @@ def pg_instance(settings, instance, postgres_url):  # noqa: ANN001, ANN201
     from tests.support import ADMIN_PASSWORD
 
     inst = Instance.open(replace(settings, database_url=postgres_url))
-    inst.authority.initialise(org="Bộ Công an", admin_user="admin", admin_password=ADMIN_PASSWORD,
-                              province="Hà Nội")
-    try:
-        from ca.revocation import after_init
-    except ImportError:
-        pass
-    else:
-        after_init(inst)
+    inst.initialise(org="Bộ Công an", admin_user="admin", admin_password=ADMIN_PASSWORD, province="Hà Nội")
     yield inst
     inst.store.dispose()
 

@@ -40,28 +40,18 @@ def init(org: str, province: str | None, admin_user: str, admin_password: str | 
     generated = admin_password is None
     if generated:
         admin_password = secrets.token_urlsafe(12)
-    serials = inst.authority.initialise(org=org, province=province, admin_user=admin_user,
+    serials = inst.initialise(org=org, province=province, admin_user=admin_user,
                                         admin_password=admin_password, issuing_algorithm=issuing_algorithm)
     if generated:
         path = settings.home / "admin.password"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(admin_password + "\n")
-    _post_init(inst)
     data = {"home": str(settings.home), "serials": serials, "admin": admin_user,
             "admin_password_file": str(settings.home / "admin.password") if generated else None}
     emit(data, as_json, f"kyso: CA initialised in {settings.home}\n"
          f"  root    {serials['root']}\n  issuing {serials['issuing']}\n"
          f"  admin user '{admin_user}'" + (f", password in {settings.home / 'admin.password'}" if generated else ""))
-
-
-def _post_init(inst) -> None:  # noqa: ANN001
-    """Capabilities that must act right after init (e.g. first CRLs) hook in here."""
-    try:
-        from ca.revocation import after_init
-    except ImportError:
-        return
-    after_init(inst)
 
 
 @main.command()
