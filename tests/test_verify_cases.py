@@ -14,7 +14,8 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields
 
 from signer.verify import Verifier
-from tests.test_verify_support import foreign_holder, kyso_holder, sign, signed_content, simple_pdf
+from tests.test_verify_support import (add_annotation, foreign_holder, kyso_holder, sign, signed_content,
+                                      simple_pdf)
 
 
 @pytest.fixture(scope="module")
@@ -225,15 +226,7 @@ def test_certified_document_changed_against_docmdp(instance, verifier, official)
     sig = only(verifier.verify(certified).report)
     assert sig["certified"] and sig["indication"] == "TOTAL_PASSED"
     w = IncrementalPdfFileWriter(io.BytesIO(certified), strict=False)
-    page = w.root["/Pages"]["/Kids"][0].get_object()
-    annot = w.add_object(generic.DictionaryObject({
-        generic.NameObject("/Type"): generic.NameObject("/Annot"),
-        generic.NameObject("/Subtype"): generic.NameObject("/Text"),
-        generic.NameObject("/Rect"): generic.ArrayObject([generic.FloatObject(v) for v in (100, 100, 120, 120)]),
-        generic.NameObject("/Contents"): generic.TextStringObject("Ghi chú thêm sau khi ký"),
-    }))
-    page["/Annots"] = generic.ArrayObject([annot])
-    w.update_container(page)
+    add_annotation(w)
     out = io.BytesIO()
     w.write(out)
     sig = only(verifier.verify(out.getvalue()).report)

@@ -24,7 +24,7 @@ from pyhanko.sign import fields
 from signer import fastpdf, registry
 from signer.trust import TrustSet
 from signer.verify import Verifier
-from tests.test_verify_support import foreign_holder, kyso_holder, sign, simple_pdf
+from tests.test_verify_support import add_annotation, foreign_holder, kyso_holder, sign, simple_pdf
 
 
 def _incremental(pdf: bytes, change) -> bytes:  # noqa: ANN001
@@ -39,18 +39,6 @@ def _add_content(w: IncrementalPdfFileWriter) -> None:
     page = w.root["/Pages"]["/Kids"][0].get_object()
     stream = generic.StreamObject(stream_data=b"BT /F1 14 Tf 72 700 Td (Them sau khi ky) Tj ET")
     page["/Contents"] = generic.ArrayObject([page.raw_get("/Contents"), w.add_object(stream)])
-    w.update_container(page)
-
-
-def _add_annotation(w: IncrementalPdfFileWriter) -> None:
-    page = w.root["/Pages"]["/Kids"][0].get_object()
-    annot = w.add_object(generic.DictionaryObject({
-        generic.NameObject("/Type"): generic.NameObject("/Annot"),
-        generic.NameObject("/Subtype"): generic.NameObject("/Text"),
-        generic.NameObject("/Rect"): generic.ArrayObject([generic.FloatObject(v) for v in (100, 100, 120, 120)]),
-        generic.NameObject("/Contents"): generic.TextStringObject("Ghi chú thêm sau khi ký"),
-    }))
-    page["/Annots"] = generic.ArrayObject([annot])
     w.update_container(page)
 
 
@@ -82,7 +70,7 @@ def corpus(instance, foreign) -> dict[str, tuple[bytes, dt.datetime | None]]:
              field="CoQuan"), None)
     certified = sign(simple_pdf(), official, auth, level="B-T", certify=True, docmdp=fields.MDPPerm.NO_CHANGES)
     files["certified"] = (certified, None)
-    files["certified + annotation"] = (_incremental(certified, _add_annotation), None)
+    files["certified + annotation"] = (_incremental(certified, add_annotation), None)
     flipped = bytearray(sign(simple_pdf("Quyet dinh so 45"), official, auth, level="B-LT"))
     flipped[flipped.index(b"Quyet dinh so 45")] ^= 0x01
     files["flipped byte"] = (bytes(flipped), None)

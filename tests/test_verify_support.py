@@ -23,6 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.timestamps import TimeStamper
@@ -195,3 +196,16 @@ def signed_content(pdf: bytes, index: int = 0) -> bytes:
     emb = PdfFileReader(io.BytesIO(pdf), strict=False).embedded_signatures[index]
     br = list(emb.sig_object["/ByteRange"])
     return b"".join(pdf[br[i]:br[i] + br[i + 1]] for i in range(0, len(br), 2))
+
+
+def add_annotation(w: IncrementalPdfFileWriter) -> None:
+    """A change after signing: a text annotation ("Ghi chú thêm sau khi ký") on page 1, in ``w``'s revision."""
+    page = w.root["/Pages"]["/Kids"][0].get_object()
+    annot = w.add_object(generic.DictionaryObject({
+        generic.NameObject("/Type"): generic.NameObject("/Annot"),
+        generic.NameObject("/Subtype"): generic.NameObject("/Text"),
+        generic.NameObject("/Rect"): generic.ArrayObject([generic.FloatObject(v) for v in (100, 100, 120, 120)]),
+        generic.NameObject("/Contents"): generic.TextStringObject("Ghi chú thêm sau khi ký"),
+    }))
+    page["/Annots"] = generic.ArrayObject([annot])
+    w.update_container(page)
