@@ -18,10 +18,12 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ca.store.models import AuditCheckpoint, AuditEvent, AuditHead
+from ca.store.prepared import Prepared, RawTransaction, insert_into
 from ca.timeutil import Clock, utcnow
 
 GENESIS = "0" * 64
@@ -40,71 +42,75 @@ def chain_hash(prev_hash: str, event: AuditEvent) -> str:
     return hashlib.sha256(prev_hash.encode() + data).hexdigest()
 
 
-def ensure_head(session: Session) -> None:
-    if session.get(AuditHead, 1) is None:
-        session.add(AuditHead(id=1, seq=0, hash=GENESIS))
-        session.flush()
-
-
-_EVENTS = AuditEvent.__table__
 _HEAD = AuditHead.__table__
-_SELECT_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
-_INSERT_EVENT = insert(_EVENTS)
-_UPDATE_HEAD = update(_HEAD).where(_HEAD.c.id == 1)
+_SELECT_HEAD = Prepared(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update())
+_INSERT_HEAD = Prepared(insert(_HEAD).values(id=1, seq=0, hash=GENESIS))
+_UPDATE_HEAD = Prepared(update(_HEAD).where(_HEAD.c.id == 1).values(seq=bindparam("seq"), hash=bindparam("hash")))
+_INSERT_EVENT = insert_into(AuditEvent.__table__)
+_INSERT_CHECKPOINT = insert_into(AuditCheckpoint.__table__, skip=("id",))
+
+Db = Session | Connection | RawTransaction
 
 
-def _head(session: Session) -> tuple[int, str]:
+def ensure_head(db: Db) -> None:
+    tx = RawTransaction.of(db)
+    if tx.one(_SELECT_HEAD) is None:
+        tx.execute(_INSERT_HEAD).close()
+
+
+def _head(tx: RawTransaction) -> tuple[int, str]:
     """The chain's tip, locked for this transaction (``FOR UPDATE`` on PostgreSQL; SQLite's write transactions
-    are already exclusive). Read as columns, so a stale ``AuditHead`` object in the session never misleads."""
-    session.flush()  # pending ORM objects of the caller (a first head, rows the event talks about) go first
-    row = session.connection().execute(_SELECT_HEAD).first()
+    are already exclusive). Read as columns, so a stale ``AuditHead`` object in a session never misleads."""
+    row = tx.one(_SELECT_HEAD)
     if row is None:
-        ensure_head(session)
-        row = session.connection().execute(_SELECT_HEAD).one()
+        tx.execute(_INSERT_HEAD).close()
+        return 0, GENESIS
     return row[0], row[1]
 
 
-def append(session: Session, actor: str, action: str, target: str | None = None,
+def append(db: Db, actor: str, action: str, target: str | None = None,
            details: dict | None = None, *, clock: Clock = utcnow, signer: Any = None) -> AuditEvent:
-    """Append one event in ``session``'s transaction. ``signer``: the HSM audit key, for checkpoints.
+    """Append one event in the transaction of ``db`` (an ORM Session, a Core Connection or a RawTransaction).
+    ``signer``: the HSM audit key, for checkpoints. Returns the event as written (a detached object).
 
-    Returns the event as written (a detached object). Written with plain INSERT/UPDATE statements on the session's
-    connection rather than the unit of work: issuance appends one event per certificate and the ORM flush was a
-    third of its cost.
-    """
-    seq, prev_hash = _head(session)
+    Written with prepared statements (ca/store/prepared.py), never the unit of work: issuance appends one event
+    per certificate, and the ORM flush, then SQLAlchemy's execution machinery, were a third of its cost."""
+    tx = RawTransaction.of(db)
+    seq, prev_hash = _head(tx)
     ts = clock()
     details = json.loads(json.dumps(details or {}, ensure_ascii=False, default=str))
     event = AuditEvent(seq=seq + 1, ts=ts, actor=actor or "anonymous", action=action,
                        target=target, details=details, prev_hash=prev_hash, hash="")
     event.hash = chain_hash(prev_hash, event)
-    conn = session.connection()
-    conn.execute(_INSERT_EVENT, {"seq": event.seq, "ts": ts, "actor": event.actor, "action": action,
-                                 "target": target, "details": details, "prev_hash": prev_hash, "hash": event.hash})
-    conn.execute(_UPDATE_HEAD, {"seq": event.seq, "hash": event.hash})
-    loaded = session.identity_map.get(session.identity_key(AuditHead, 1))
-    if loaded is not None:  # keep an AuditHead object the caller holds in step with the row
-        session.expire(loaded)
+    tx.execute(_INSERT_EVENT, {"seq": event.seq, "ts": ts, "actor": event.actor, "action": action,
+                               "target": target, "details": details, "prev_hash": prev_hash,
+                               "hash": event.hash}).close()
+    tx.execute(_UPDATE_HEAD, {"seq": event.seq, "hash": event.hash}).close()
+    if isinstance(db, Session):
+        loaded = db.identity_map.get(db.identity_key(AuditHead, 1))
+        if loaded is not None:  # keep an AuditHead object the caller holds in step with the row
+            db.expire(loaded)
     if signer is not None and event.seq % CHECKPOINT_EVERY == 0:
-        _checkpoint(session, event.seq, event.hash, signer, ts)
+        _checkpoint(tx, event.seq, event.hash, signer, ts)
     return event
 
 
-def _checkpoint(session: Session, seq: int, hash_: str, signer: Any, ts: Any) -> None:
+def _checkpoint(tx: RawTransaction, seq: int, hash_: str, signer: Any, ts: Any) -> None:
     signature = signer.sign(f"kyso-audit:{seq}:{hash_}".encode(), ec.ECDSA(hashes.SHA256()))
-    session.add(AuditCheckpoint(seq=seq, hash=hash_, signature=signature, key_label=signer.label, created_at=ts))
-    session.flush()
+    tx.execute(_INSERT_CHECKPOINT, {"seq": seq, "hash": hash_, "signature": signature, "key_label": signer.label,
+                                    "created_at": ts}).close()
 
 
 def checkpoint_now(session: Session, signer: Any, *, clock: Clock = utcnow) -> AuditCheckpoint | None:
     """Sign the current head (e.g. at shutdown or on a schedule)."""
-    seq, hash_ = _head(session)
+    tx = RawTransaction.of(session)
+    seq, hash_ = _head(tx)
     if seq == 0:
         return None
     existing = session.execute(select(AuditCheckpoint).where(AuditCheckpoint.seq == seq)).scalar_one_or_none()
     if existing:
         return existing
-    _checkpoint(session, seq, hash_, signer, clock())
+    _checkpoint(tx, seq, hash_, signer, clock())
     return session.execute(select(AuditCheckpoint).where(AuditCheckpoint.seq == seq)).scalar_one()
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm as CryptoUnsupported
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -26,12 +26,13 @@ from ca.groupcommit import GroupCommitter
 from ca.profiles import Profile, ProfileSet, load as load_profiles
 from ca.store import Store
 from ca.store.models import Certificate, HsmKey, Setting, User
+from ca.store.prepared import RawTransaction, insert_into
 from ca.timeutil import Clock, utcnow
 
 CA_ROLES = ("root", "issuing", "ocsp", "tsa")
 KEYGEN_ALGORITHMS = ("rsa2048", "rsa3072", "rsa4096", "ec-p256", "ec-p384")
-_INSERT_CERT = insert(Certificate.__table__)
-_INSERT_KEY = insert(HsmKey.__table__)
+_INSERT_CERT = insert_into(Certificate.__table__, skip=("id",), returning=Certificate.__table__.c.id)
+_INSERT_KEY = insert_into(HsmKey.__table__, skip=("id",))
 _SHA_OK = {"sha256", "sha384", "sha512", "sha3-256", "sha3-384", "sha3-512"}
 
 
@@ -106,7 +107,7 @@ class Authority:
         self._certs: dict[str, tuple[int, x509.Certificate, str]] = {}
         self._keys: dict[str, Any] = {}
         self._templates: dict[tuple[str, int], CertificateTemplate] = {}
-        self._committer = GroupCommitter(store)
+        self._committer = GroupCommitter(store, raw=True)
 
     # -- CA material --------------------------------------------------------------------------------
     def is_initialised(self) -> bool:
@@ -154,9 +155,10 @@ class Authority:
     def chain_pem(self) -> str:
         return "".join(self.ca_cert(r).public_bytes(serialization.Encoding.PEM).decode() for r in ("issuing", "root"))
 
-    def record(self, session: Session, actor: str, action: str, target: str | None = None,
+    def record(self, session: Session | RawTransaction, actor: str, action: str, target: str | None = None,
                details: dict | None = None) -> None:
-        """Append an audit event in ``session``'s transaction (checkpoints signed by the HSM audit key)."""
+        """Append an audit event in the transaction of ``session`` (an ORM Session or a RawTransaction);
+        checkpoints are signed by the HSM audit key."""
         audit.append(session, actor, action, target, details, clock=self.clock, signer=self.audit_key())
 
     # -- initialisation -----------------------------------------------------------------------------
@@ -323,13 +325,13 @@ class Authority:
                        "fingerprint": hashlib.sha256(der).hexdigest(), "key_label": key_label,
                        "owner_id": owner_id, "created_at": now, "revoked": False}
 
-                def write(s: Session, row: dict = row) -> int:
-                    conn = s.connection()
-                    row_id = conn.execute(_INSERT_CERT, row).inserted_primary_key[0]
+                def write(tx: RawTransaction, row: dict = row) -> int:
+                    row_id = tx.one(_INSERT_CERT, row)[0]
                     if key_label:
-                        conn.execute(_INSERT_KEY, {"label": key_label, "algorithm": algorithm, "purpose": "signing",
-                                                   "owner_id": owner_id, "public_key_der": spki, "created_at": now})
-                    self.record(s, actor, "cert.issue", row["serial"], audit_details)
+                        tx.execute(_INSERT_KEY, {"label": key_label, "algorithm": algorithm, "purpose": "signing",
+                                                 "owner_id": owner_id, "public_key_der": spki,
+                                                 "created_at": now}).close()
+                    self.record(tx, actor, "cert.issue", row["serial"], audit_details)
                     return row_id
 
                 try:

@@ -24,9 +24,8 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from sqlalchemy.orm import Session
 
-Job = Callable[[Session], Any]
+Job = Callable[[Any], Any]  # a function of the transaction's Session (or RawTransaction, with raw=True)
 
 
 class _Pending:
@@ -40,8 +39,11 @@ class _Pending:
 
 
 class GroupCommitter:
-    def __init__(self, store: Any, *, max_batch: int = 64):
+    def __init__(self, store: Any, *, max_batch: int = 64, raw: bool = False):
+        """``raw=True``: jobs get a ``RawTransaction`` (``store.raw_write()``, prepared statements) instead of an
+        ORM ``Session`` (``store.write()``)."""
         self.store = store
+        self._transaction = store.raw_write if raw else store.write
         self.max_batch = max_batch
         self._cond = threading.Condition()
         self._queue: list[_Pending] = []
@@ -77,11 +79,15 @@ class GroupCommitter:
                     break
                 if not self._leading:
                     self._leading = True
-                    batch = self._queue[: self.max_batch]
-                    del self._queue[: len(batch)]
                     self._cond.release()
                     try:
-                        self._commit(batch)
+                        # Wait for the other processes' leaders first, then take the batch: the jobs that
+                        # arrived during that wait ride in this transaction.
+                        with self._between_processes():
+                            with self._cond:
+                                batch = self._queue[: self.max_batch]
+                                del self._queue[: len(batch)]
+                            self._commit_locked(batch)
                     finally:
                         self._cond.acquire()
                         self._leading = False
@@ -92,14 +98,10 @@ class GroupCommitter:
             raise me.error
         return me.result
 
-    def _commit(self, batch: list[_Pending]) -> None:
-        with self._between_processes():
-            self._commit_locked(batch)
-
     def _commit_locked(self, batch: list[_Pending]) -> None:
         try:
             results = []
-            with self.store.write() as s:
+            with self._transaction() as s:
                 for job in batch:
                     results.append(job.fn(s))
         except BaseException as exc:  # noqa: BLE001 - handed to the job(s) that caused it
@@ -108,7 +110,7 @@ class GroupCommitter:
                 return
             for job in batch:  # retry each alone: the failure belongs to one of them
                 try:
-                    with self.store.write() as s:
+                    with self._transaction() as s:
                         job.result = job.fn(s)
                     self.groups += 1
                     self.jobs += 1

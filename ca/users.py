@@ -10,11 +10,12 @@ from typing import Any
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ca.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from ca.store.models import ApiToken, User
+from ca.store.prepared import Prepared
 from ca.timeutil import Clock, utcnow
 
 ROLES = ("admin", "official", "clerk", "auditor")
@@ -229,16 +230,23 @@ def revoke_token(session: Session, username: str, token_id: int) -> ApiToken | N
     return row
 
 
-def user_for_token(session: Session, token: str, *, clock: Clock = utcnow) -> User:
+_TOKEN_OWNER = Prepared(select(User.id, User.username, User.role, User.full_name, User.org)
+                        .join(ApiToken, ApiToken.user_id == User.id)
+                        .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked.is_(False),
+                               User.active.is_(True)))
+
+
+def token_owner(store: Any, token: str) -> tuple[int, str, str, str | None, str | None]:
+    """``(id, username, role, full_name, org)`` of the active user owning the unrevoked API token ``token``.
+
+    One prepared query on a pooled connection, no ORM objects: this runs on every API call, including the
+    issuance fast path (web/api.py)."""
     if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise Unauthorized("Invalid API token", "Mã truy cập API không hợp lệ", code="invalid_token")
-    # one query (token and user together): this runs on every API call
-    user = session.execute(select(User).join(ApiToken, ApiToken.user_id == User.id)
-                           .where(ApiToken.token_hash == _token_hash(token), ApiToken.revoked.is_(False),
-                                  User.active.is_(True))).scalar_one_or_none()
-    if user is None:
+    row = store.fetch_one(_TOKEN_OWNER, {"token_hash": _token_hash(token)})
+    if row is None:
         raise Unauthorized("Invalid API token", "Mã truy cập API không hợp lệ", code="invalid_token")
-    return user
+    return tuple(row)  # type: ignore[return-value]
 
 
 def verify_totp(session: Session, user: User, code: Any, *, clock: Clock = utcnow) -> None:

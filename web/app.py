@@ -39,15 +39,6 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     if config:
         app.config.update(config)
     app.extensions["kyso"] = inst
-    if settings.trusted_proxies > 0:
-        # Behind N load balancers / reverse proxies: take the client address, scheme and host from the last N
-        # X-Forwarded-* entries, so rate limits and audit see the real client. Never on by default: a client
-        # could otherwise pick its own address and dodge the login throttle.
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        n = settings.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
-
     from web import errors
     from web.auth import login_manager
 
@@ -60,6 +51,15 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     app.register_blueprint(pages.bp)
     for extension in _extensions():
         extension(app)
+    app.wsgi_app = api.IssueFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
+    if settings.trusted_proxies > 0:  # outermost: every middleware and view sees the client's address
+        # Behind N load balancers / reverse proxies: take the client address, scheme and host from the last N
+        # X-Forwarded-* entries, so rate limits and audit see the real client. Never on by default: a client
+        # could otherwise pick its own address and dodge the login throttle.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     return app
 
 

@@ -17,7 +17,7 @@ from flask import current_app, g, redirect, request, url_for
 from flask_login import LoginManager, UserMixin, current_user
 
 from ca.errors import Forbidden, Unauthorized
-from ca.users import user_for_token
+from ca.users import token_owner
 
 PUBLIC = ("public",)
 login_manager = LoginManager()
@@ -60,21 +60,31 @@ def _load_user(user_id: str) -> Principal | None:
         return Principal.of(user)
 
 
-def bearer_principal() -> Principal | None:
-    """The API caller, from the bearer token; ``None`` when no Authorization header was sent."""
-    if "api_principal" in g:
-        return g.api_principal
-    header = request.headers.get("Authorization", "")
+def principal_for_header(inst: Any, header: str) -> Principal | None:
+    """The caller named by an ``Authorization`` header value: ``None`` when there is none, ``Unauthorized``
+    when it is not a valid bearer token. Shared by the Flask views and the issuance fast path (web/api.py)."""
     if not header:
-        g.api_principal = None
         return None
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Use 'Authorization: Bearer <token>'", "Dùng 'Authorization: Bearer <mã truy cập>'",
                            code="invalid_token")
-    with instance().store.read() as s:  # a read: a write transaction here serialised every API call
-        user = user_for_token(s, token.strip())
-        g.api_principal = Principal.of(user)
+    return Principal(*token_owner(inst.store, token.strip()))
+
+
+def require_role(principal: Principal | None, roles: tuple[str, ...]) -> Principal:
+    if principal is None:
+        raise Unauthorized()
+    if principal.role not in roles:
+        raise Forbidden(f"This needs the role {' or '.join(roles)}",
+                        f"Thao tác này cần vai trò {' hoặc '.join(roles)}")
+    return principal
+
+
+def bearer_principal() -> Principal | None:
+    """The API caller, from the bearer token; ``None`` when no Authorization header was sent."""
+    if "api_principal" not in g:
+        g.api_principal = principal_for_header(instance(), request.headers.get("Authorization", ""))
     return g.api_principal
 
 
@@ -83,13 +93,7 @@ def api_roles(*roles: str) -> Callable:
     def deco(fn: Callable) -> Callable:
         @wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            principal = bearer_principal()
-            if principal is None:
-                raise Unauthorized()
-            if principal.role not in roles:
-                raise Forbidden(f"This needs the role {' or '.join(roles)}",
-                                f"Thao tác này cần vai trò {' hoặc '.join(roles)}")
-            g.principal = principal
+            g.principal = require_role(bearer_principal(), roles)
             return fn(*args, **kwargs)
 
         wrapper._kyso_roles = roles  # type: ignore[attr-defined]

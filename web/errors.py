@@ -9,7 +9,9 @@ import logging
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
+from werkzeug.datastructures import LanguageAccept
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import parse_accept_header
 
 from ca.errors import KysoError
 from hsm.errors import HsmError
@@ -60,25 +62,36 @@ def wants_json() -> bool:
     return best == "application/json"
 
 
+def english_preferred(accept_language: str | None, session_lang: str | None = None) -> bool:
+    """The language rule, from raw values: the session's switch first, else the Accept-Language header;
+    Vietnamese unless English is preferred."""
+    if session_lang:
+        return session_lang == "en"
+    if not accept_language:
+        return False
+    return parse_accept_header(accept_language, LanguageAccept).best_match(["vi", "en"]) == "en"
+
+
 def prefers_english() -> bool:
     from flask import session
 
-    lang = session.get("lang") if session else None
-    if lang:
-        return lang == "en"
-    best = request.accept_languages.best_match(["vi", "en"])
-    return best == "en"
+    return english_preferred(request.headers.get("Accept-Language"), session.get("lang") if session else None)
+
+
+def error_body(code: str, vi: str, en: str, english: bool, extra: dict | None = None) -> dict:
+    body = {"error": code, "message": en if english else vi, "message_vi": vi, "message_en": en}
+    if extra:
+        body.update(extra)
+    return body
 
 
 def error_response(code: str, vi: str, en: str, status: int, extra: dict | None = None) -> Any:
-    message = en if prefers_english() else vi
+    english = prefers_english()
     if wants_json():
-        body = {"error": code, "message": message, "message_vi": vi, "message_en": en}
-        if extra:
-            body.update(extra)
-        resp = jsonify(body)
+        resp = jsonify(error_body(code, vi, en, english, extra))
         resp.status_code = status
         return resp
+    message = en if english else vi
     return render_template("error.html", code=code, message=message, vi=vi, en=en, status=status), status
 
 
@@ -88,17 +101,27 @@ def status_for(exc: Exception) -> int:
     return STATUS_BY_KIND.get(getattr(exc, "kind", "invalid"), 400)
 
 
-def register(app: Flask) -> None:
-    @app.errorhandler(KysoError)
-    def _kyso(exc: KysoError):  # noqa: ANN202
-        return error_response(exc.code, exc.vi_message, exc.en_message, status_for(exc))
-
-    @app.errorhandler(HsmError)
-    def _hsm(exc: HsmError):  # noqa: ANN202
+def describe(exc: Exception, where: str = "") -> tuple[int, str, str, str]:
+    """``(status, code, vi, en)`` for any exception a view lets escape: domain and HSM errors by the tables
+    above; anything else is logged (with its stack, for the operator) and answered as a bare 500."""
+    if isinstance(exc, KysoError):
+        return status_for(exc), exc.code, exc.vi_message, exc.en_message
+    if isinstance(exc, HsmError):
         status = status_for(exc)
         if status >= 500:
             log.error("HSM error: %s", exc)
-        return error_response(exc.code, exc.vi_message, str(exc), status)
+        return status, exc.code, exc.vi_message, str(exc)
+    log.error("unexpected error on %s", where or "?", exc_info=exc)
+    vi, en = _HTTP_TEXT[500]
+    return 500, "internal_error", vi, en
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(KysoError)
+    @app.errorhandler(HsmError)
+    def _domain(exc: Exception):  # noqa: ANN202
+        status, code, vi, en = describe(exc)
+        return error_response(code, vi, en, status)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):  # noqa: ANN202
@@ -114,6 +137,5 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):  # noqa: ANN202
-        log.exception("unexpected error on %s %s", request.method, request.path)
-        vi, en = _HTTP_TEXT[500]
-        return error_response("internal_error", vi, en, 500)
+        status, code, vi, en = describe(exc, f"{request.method} {request.path}")
+        return error_response(code, vi, en, status)

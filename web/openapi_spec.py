@@ -87,7 +87,8 @@ PATHS: dict[str, dict[str, Any]] = {
                     responses={"201": _json({"type": "object", "properties": {
                         "serial": {"type": "string"}, "pem": {"type": "string"}, "not_before": {"type": "string"},
                         "not_after": {"type": "string"}, "status": {"type": "string"}}}, "Issued"),
-                        "409": _error("Conflict")}),
+                        "409": _error("Conflict"),
+                        "413": _error("The CSR is over 64 KiB or the request body over 256 KiB")}),
         "get": _op("Search certificates", tag="certificates", roles="admin, auditor", security=BEARER,
                    summary_vi="Tìm chứng thư số",
                    params=[{"name": "status", "in": "query", "schema": {"enum": ["valid", "revoked", "expired"]}},

@@ -62,18 +62,25 @@ def _csrf_applies() -> bool:
     return not request.path.startswith(CSRF_EXEMPT_PREFIXES)
 
 
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+)
+HSTS = ("Strict-Transport-Security", "max-age=31536000")
+
+
 def _security_headers(response: Any) -> Any:
     h = response.headers
-    h.setdefault("Content-Security-Policy", CSP)
-    h.setdefault("X-Content-Type-Options", "nosniff")
-    h.setdefault("X-Frame-Options", "DENY")
-    h.setdefault("Referrer-Policy", "same-origin")
-    h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    for name, value in SECURITY_HEADERS:
+        h.setdefault(name, value)
     if response.mimetype == "text/html":
         h.setdefault("Cache-Control", "no-store")
     if request.is_secure:
-        h.setdefault("Strict-Transport-Security", "max-age=31536000")
+        h.setdefault(*HSTS)
     return response
 
 

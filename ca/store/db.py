@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ca.errors import Unavailable
+from ca.store.prepared import Prepared, RawTransaction, wrap_driver_error
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -26,6 +27,11 @@ def normalise_url(url: str) -> str:
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
+
+
+def _unavailable(exc: OperationalError) -> Unavailable:
+    return Unavailable(f"Database unavailable: {exc.orig.__class__.__name__}", "Cơ sở dữ liệu không sẵn sàng.",
+                       code="database_unavailable")
 
 
 def _unicode_lower(value):  # noqa: ANN001, ANN202 - SQLite user function
@@ -81,8 +87,7 @@ class Store:
             with self._read() as session:
                 yield session
         except OperationalError as exc:
-            raise Unavailable(f"Database unavailable: {exc.orig.__class__.__name__}",
-                              "Cơ sở dữ liệu không sẵn sàng.", code="database_unavailable") from None
+            raise _unavailable(exc) from None
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -91,8 +96,53 @@ class Store:
             with self._write() as session, session.begin():
                 yield session
         except OperationalError as exc:
-            raise Unavailable(f"Database unavailable: {exc.orig.__class__.__name__}",
-                              "Cơ sở dữ liệu không sẵn sàng.", code="database_unavailable") from None
+            raise _unavailable(exc) from None
+
+    @contextmanager
+    def raw_write(self) -> Iterator[RawTransaction]:
+        """``write()`` for prepared statements (ca/store/prepared.py): one write transaction on a pooled DBAPI
+        connection (``BEGIN IMMEDIATE`` on SQLite), committed when the block ends without error, rolled back
+        otherwise. The issuance hot path (ca/groupcommit.py) writes through it."""
+        try:
+            raw = self.engine.raw_connection()
+        except OperationalError as exc:
+            raise _unavailable(exc) from None
+        try:
+            tx = RawTransaction(raw.dbapi_connection, self.engine.dialect)
+            if self.is_sqlite:
+                raw.dbapi_connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield tx
+                raw.commit()
+            except BaseException:
+                try:
+                    raw.rollback()
+                except Exception:  # noqa: BLE001 - the first error is the one to report
+                    pass
+                raise
+        except OperationalError as exc:
+            raise _unavailable(exc) from None
+        except Exception as exc:  # noqa: BLE001 - the driver's own errors (BEGIN, COMMIT) as SQLAlchemy's
+            wrapped = wrap_driver_error(exc, "BEGIN/COMMIT", (), self.engine.dialect)
+            if isinstance(wrapped, OperationalError):
+                raise _unavailable(wrapped) from None
+            if wrapped is not exc:
+                raise wrapped from exc
+            raise
+        finally:
+            raw.close()
+
+    def fetch_one(self, prepared: Prepared, values: dict[str, Any]) -> tuple | None:
+        """One row of a prepared SELECT, on a pooled connection, outside any explicit transaction (a single
+        consistent read). For per-request reads such as the bearer-token check."""
+        try:
+            raw = self.engine.raw_connection()
+            try:
+                return RawTransaction(raw.dbapi_connection, self.engine.dialect).one(prepared, values)
+            finally:
+                raw.close()
+        except OperationalError as exc:
+            raise _unavailable(exc) from None
 
     def health(self) -> None:
         try:
