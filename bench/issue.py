@@ -128,7 +128,7 @@ def rest_wrk(port: int, body: str, token: str, seconds: float, clients: int, hom
     script.write_text("wrk.method = \"POST\"\nwrk.body = " + json.dumps(body) + "\n"
                       "wrk.headers[\"Content-Type\"] = \"application/json\"\n"
                       f"wrk.headers[\"Authorization\"] = \"Bearer {token}\"\n", encoding="utf-8")
-    out = subprocess.run(["wrk", "-t", str(min(clients, 4)), "-c", str(clients), "-d", f"{seconds:.0f}s",
+    out = subprocess.run(["wrk", "-t", str(max(1, min(clients // 4, 4))), "-c", str(clients), "-d", f"{seconds:.0f}s",
                           "-s", str(script), f"http://127.0.0.1:{port}/api/v1/certificates"],
                          capture_output=True, text=True, check=True).stdout
     total = int(re.search(r"(\d+) requests in ([\d.]+)(m?s)", out).group(1))
