@@ -73,6 +73,17 @@ def _for(seconds: float, one: Any) -> tuple[int, float]:
     return n, time.perf_counter() - start
 
 
+def _in_threads(run: Any, n: int) -> float:
+    """Run ``run(i)`` for i in 0..n-1 in n threads; seconds until all have finished."""
+    start = time.perf_counter()
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return time.perf_counter() - start
+
+
 def bare(inst: Any, seconds: float) -> float:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
@@ -111,13 +122,7 @@ def authority(inst: Any, seconds: float, threads: int) -> tuple[float, float]:
             auth.issue(profile="official", subject=SUBJECT, csr=csr, actor="bench")
             counts[i] += 1
 
-    start = time.perf_counter()
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    took = time.perf_counter() - start
+    took = _in_threads(run, threads)
     jobs = auth._committer.jobs - jobs0
     groups = max(1, auth._committer.groups - groups0)
     return sum(counts) / took, jobs / groups
@@ -160,13 +165,8 @@ def rest_python(port: int, body: str, token: str, seconds: float, clients: int) 
             else:
                 bad[i] += 1
 
-    start = time.perf_counter()
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    return sum(ok), sum(bad), time.perf_counter() - start
+    took = _in_threads(run, clients)
+    return sum(ok), sum(bad), took
 
 
 def openssl_per_process(home: Path, seconds: float, bits: int) -> float:
