@@ -46,7 +46,7 @@ def test_token_is_shown_once_and_only_its_sha256_is_stored(instance, kyso_env, s
     # locks on it (sqlite.org/howtocorrupt.html §2.2), and a CLI run then deletes the WAL under its feet.
     secret = token[12:]
     for path in Path(settings.home).glob("kyso.db*"):
-        found = subprocess.run(["grep", "-c", "-a", "-F", secret, str(path)], capture_output=True, text=True)
+        found = subprocess.run(["grep", "-c", "-a", "-F", "-e", secret, "--", str(path)], capture_output=True, text=True)
         assert found.returncode == 1 and found.stdout.strip() == "0", path
     # and it works, for what an auditor may do
     assert client.get("/api/v1/certificates?limit=1", headers=auth(token)).status_code == 200
