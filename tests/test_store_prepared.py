@@ -9,7 +9,7 @@ import secrets
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ca import audit
@@ -88,3 +88,52 @@ def test_raw_work_inside_an_orm_session_shares_its_transaction(store) -> None:  
             raise RuntimeError("roll back")
     with store.read() as s:
         assert s.execute(select(func.count()).where(Certificate.serial == serial)).scalar_one() == 0
+
+
+def test_a_connection_killed_mid_transaction_is_unavailable_keeps_nothing_and_recovers(postgres_server) -> None:  # noqa: ANN001
+    """The database goes away between two statements of a raw write (its backend killed, as a restart or failover
+    would): the caller gets ``Unavailable`` (503 database_unavailable, not a driver error), the statement already
+    run is not kept, and the next write works on a fresh connection."""
+    from ca.errors import Unavailable
+
+    st = Store(postgres_server.create_database(f"prepared_{secrets.token_hex(4)}"))
+    st.migrate()
+    try:
+        first, second = "a1" + secrets.token_hex(18), "a2" + secrets.token_hex(18)
+        with pytest.raises(Unavailable) as failure:
+            with st.raw_write() as tx:
+                tx.one(INSERT, row(first))
+                with st.read() as s:
+                    s.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": tx.dbapi_connection.info.backend_pid})
+                tx.one(INSERT, row(second))
+        assert failure.value.code == "database_unavailable"
+        with st.raw_write() as tx:
+            tx.one(INSERT, row(second))
+        with st.read() as s:
+            assert s.execute(select(Certificate.serial).where(Certificate.serial.in_([first, second]))
+                             ).scalars().all() == [second]
+    finally:
+        st.dispose()
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "sqlite"])
+def test_an_unreachable_database_is_unavailable(kind, tmp_path) -> None:  # noqa: ANN001
+    """Nothing listening (PostgreSQL) or a database path that cannot be opened (SQLite): the driver's connect error
+    (which ``Engine.raw_connection`` does not wrap) is ``Unavailable`` on both raw entry points."""
+    from ca.errors import Unavailable
+    from ca.users import _TOKEN_OWNER
+
+    if kind == "sqlite":
+        (tmp_path / "kyso.db").mkdir()
+        url = f"sqlite:///{tmp_path / 'kyso.db'}"
+    else:
+        url = "postgresql://nobody@127.0.0.1:1/none"
+    st = Store(url)
+    try:
+        with pytest.raises(Unavailable, match="Database unavailable: OperationalError"):
+            with st.raw_write() as tx:
+                tx.one(INSERT, row("b1" + secrets.token_hex(18)))
+        with pytest.raises(Unavailable, match="Database unavailable: OperationalError"):
+            st.fetch_one(_TOKEN_OWNER, {"token_hash": "0" * 64})
+    finally:
+        st.dispose()

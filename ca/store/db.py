@@ -103,17 +103,14 @@ class Store:
         """``write()`` for prepared statements (ca/store/prepared.py): one write transaction on a pooled DBAPI
         connection (``BEGIN IMMEDIATE`` on SQLite), committed when the block ends without error, rolled back
         otherwise. The issuance hot path (ca/groupcommit.py) writes through it."""
+        raw = self._raw_connection()
         try:
-            raw = self.engine.raw_connection()
-        except OperationalError as exc:
-            raise _unavailable(exc) from None
-        try:
-            tx = RawTransaction(raw.dbapi_connection, self.engine.dialect)
+            tx = RawTransaction(raw.dbapi_connection, self.engine.dialect)  # its driver errors are SQLAlchemy's
             if self.is_sqlite:
-                raw.dbapi_connection.execute("BEGIN IMMEDIATE")
+                tx.begin_immediate()
             try:
                 yield tx
-                raw.commit()
+                tx.commit()
             except BaseException:
                 try:
                     raw.rollback()
@@ -122,27 +119,30 @@ class Store:
                 raise
         except OperationalError as exc:
             raise _unavailable(exc) from None
-        except Exception as exc:  # noqa: BLE001 - the driver's own errors (BEGIN, COMMIT) as SQLAlchemy's
-            wrapped = wrap_driver_error(exc, "BEGIN/COMMIT", (), self.engine.dialect)
-            if isinstance(wrapped, OperationalError):
-                raise _unavailable(wrapped) from None
-            if wrapped is not exc:
-                raise wrapped from exc
-            raise
         finally:
             raw.close()
 
     def fetch_one(self, prepared: Prepared, values: dict[str, Any]) -> tuple | None:
         """One row of a prepared SELECT, on a pooled connection, outside any explicit transaction (a single
         consistent read). For per-request reads such as the bearer-token check."""
+        raw = self._raw_connection()
         try:
-            raw = self.engine.raw_connection()
-            try:
-                return RawTransaction(raw.dbapi_connection, self.engine.dialect).one(prepared, values)
-            finally:
-                raw.close()
+            return RawTransaction(raw.dbapi_connection, self.engine.dialect).one(prepared, values)
         except OperationalError as exc:
             raise _unavailable(exc) from None
+        finally:
+            raw.close()
+
+    def _raw_connection(self) -> Any:
+        """A pooled DBAPI connection. ``Engine.raw_connection`` hands back the driver's own connect errors (it
+        does not wrap them as ``Engine.connect`` does): a database that is down is ``Unavailable`` either way."""
+        try:
+            return self.engine.raw_connection()
+        except OperationalError as exc:
+            raise _unavailable(exc) from None
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            wrapped = wrap_driver_error(exc, "CONNECT", (), self.engine.dialect)
+            raise _unavailable(wrapped) from None  # type: ignore[arg-type]
 
     def health(self) -> None:
         try:

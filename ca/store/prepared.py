@@ -105,6 +105,20 @@ class RawTransaction:
             raise wrap_driver_error(exc, sql, args, self.dialect) from exc
         return cursor
 
+    def begin_immediate(self) -> None:
+        """SQLite: open the write transaction now (``BEGIN IMMEDIATE``), waiting for the write lock here rather
+        than failing on the first write."""
+        try:
+            self.dbapi_connection.execute("BEGIN IMMEDIATE")
+        except Exception as exc:  # noqa: BLE001
+            raise wrap_driver_error(exc, "BEGIN IMMEDIATE", (), self.dialect) from exc
+
+    def commit(self) -> None:
+        try:
+            self.dbapi_connection.commit()
+        except Exception as exc:  # noqa: BLE001
+            raise wrap_driver_error(exc, "COMMIT", (), self.dialect) from exc
+
     def one(self, prepared: Prepared, values: dict[str, Any] | None = None) -> tuple | None:
         cursor = self.execute(prepared, values)
         try:
