@@ -37,9 +37,21 @@ def _canonical(seq: int, ts: Any, actor: str, action: str, target: str | None, d
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
+def event_hash(prev_hash: str, seq: int, ts: Any, actor: str, action: str, target: str | None,
+               details: dict) -> str:
+    return hashlib.sha256(prev_hash.encode() + _canonical(seq, ts, actor, action, target, details)).hexdigest()
+
+
 def chain_hash(prev_hash: str, event: AuditEvent) -> str:
-    data = _canonical(event.seq, event.ts, event.actor, event.action, event.target, event.details)
-    return hashlib.sha256(prev_hash.encode() + data).hexdigest()
+    return event_hash(prev_hash, event.seq, event.ts, event.actor, event.action, event.target, event.details)
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """What ``append`` wrote: the event's position, time and hash."""
+    seq: int
+    ts: Any
+    hash: str
 
 
 _HEAD = AuditHead.__table__
@@ -69,30 +81,28 @@ def _head(tx: RawTransaction) -> tuple[int, str]:
 
 
 def append(db: Db, actor: str, action: str, target: str | None = None,
-           details: dict | None = None, *, clock: Clock = utcnow, signer: Any = None) -> AuditEvent:
+           details: dict | None = None, *, clock: Clock = utcnow, signer: Any = None) -> Appended:
     """Append one event in the transaction of ``db`` (an ORM Session, a Core Connection or a RawTransaction).
-    ``signer``: the HSM audit key, for checkpoints. Returns the event as written (a detached object).
+    ``signer``: the HSM audit key, for checkpoints. Returns what was written (seq, ts, hash).
 
     Written with prepared statements (ca/store/prepared.py), never the unit of work: issuance appends one event
-    per certificate, and the ORM flush, then SQLAlchemy's execution machinery, were a third of its cost."""
+    per certificate, and the ORM flush, then SQLAlchemy's execution machinery, were a third of its cost. The hash
+    is computed from the values as stored (``details`` normalised through JSON first, as it reads back)."""
     tx = RawTransaction.of(db)
-    seq, prev_hash = _head(tx)
-    ts = clock()
+    last_seq, prev_hash = _head(tx)
+    seq, ts, actor = last_seq + 1, clock(), actor or "anonymous"
     details = json.loads(json.dumps(details or {}, ensure_ascii=False, default=str))
-    event = AuditEvent(seq=seq + 1, ts=ts, actor=actor or "anonymous", action=action,
-                       target=target, details=details, prev_hash=prev_hash, hash="")
-    event.hash = chain_hash(prev_hash, event)
-    tx.execute(_INSERT_EVENT, {"seq": event.seq, "ts": ts, "actor": event.actor, "action": action,
-                               "target": target, "details": details, "prev_hash": prev_hash,
-                               "hash": event.hash}).close()
-    tx.execute(_UPDATE_HEAD, {"seq": event.seq, "hash": event.hash}).close()
+    hash_ = event_hash(prev_hash, seq, ts, actor, action, target, details)
+    tx.execute(_INSERT_EVENT, {"seq": seq, "ts": ts, "actor": actor, "action": action, "target": target,
+                               "details": details, "prev_hash": prev_hash, "hash": hash_}).close()
+    tx.execute(_UPDATE_HEAD, {"seq": seq, "hash": hash_}).close()
     if isinstance(db, Session):
         loaded = db.identity_map.get(db.identity_key(AuditHead, 1))
         if loaded is not None:  # keep an AuditHead object the caller holds in step with the row
             db.expire(loaded)
-    if signer is not None and event.seq % CHECKPOINT_EVERY == 0:
-        _checkpoint(tx, event.seq, event.hash, signer, ts)
-    return event
+    if signer is not None and seq % CHECKPOINT_EVERY == 0:
+        _checkpoint(tx, seq, hash_, signer, ts)
+    return Appended(seq, ts, hash_)
 
 
 def _checkpoint(tx: RawTransaction, seq: int, hash_: str, signer: Any, ts: Any) -> None:

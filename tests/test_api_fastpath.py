@@ -16,7 +16,8 @@ from ca.store.models import AuditEvent, Certificate
 from tests.conftest import OFFICIAL_SUBJECT
 from tests.support import auth
 from tests.test_ca_bad_input import csr_pem
-from web.api import MAX_DRAIN, MAX_ISSUE_BODY, IssueFastPath
+from web.api import MAX_ISSUE_BODY, IssueFastPath
+from web.wsgi import MAX_DRAIN
 from web.security import SECURITY_HEADERS
 
 URL = "/api/v1/certificates"
@@ -83,9 +84,10 @@ def test_an_oversized_body_is_413_and_stores_nothing(client, admin_token, instan
     assert counts(instance) == before
 
 
-@pytest.mark.parametrize("length,code", [("lots", "invalid_json"), ("-5", "unknown_profile")])
+@pytest.mark.parametrize("length,code", [("lots", "invalid_json"), ("-5", "invalid_json")])
 def test_a_nonsense_content_length_stores_nothing(client, admin_token, instance, length, code) -> None:  # noqa: ANN001
-    """A Content-Length that is not a number: not JSON; a negative one: read to the end of the (capped) stream."""
+    """A Content-Length that is not a non-negative number (RFC 9110 §8.6) is an empty, so non-JSON, body: a
+    negative one must never reach ``stream.read(-5)``, which reads without a bound."""
     before = counts(instance)
     resp = client.post(URL, headers=auth(admin_token), data=b"{}", content_type="application/json",
                        environ_overrides={"CONTENT_LENGTH": length})
@@ -111,3 +113,22 @@ def test_keep_alive_issuance_under_gunicorn(live_server, admin_token, instance) 
     assert len(set(serials)) == 3
     after = counts(instance)
     assert after[0] == before[0] + 4 and after[1] == before[1] + 4
+
+
+def test_a_dead_database_is_503_on_both_paths(settings, admin_token) -> None:  # noqa: ANN001
+    """PostgreSQL down (nothing listening): the token check is the first database call; both the fast path and the
+    Flask view answer 503 ``database_unavailable`` as JSON, never a 500."""
+    from dataclasses import replace
+
+    from ca.instance import Instance
+    from web.app import create_app
+
+    app = create_app(instance=Instance.open(replace(settings, database_url="postgresql://nobody@127.0.0.1:1/none")))
+    body = json.dumps({"profile": "official", "subject": OFFICIAL_SUBJECT, "csr": csr_pem()})
+    headers = {**auth(admin_token), "Content-Type": "application/json"}
+    assert isinstance(app.wsgi_app, IssueFastPath)
+    answers = [Client(app).post(URL, headers=headers, data=body),
+               Client(app.wsgi_app.wsgi_app).post(URL, headers=headers, data=body)]  # fast path, then Flask's view
+    for resp in answers:
+        assert resp.status_code == 503, resp.get_data(as_text=True)
+        assert resp.get_json()["error"] == "database_unavailable"

@@ -14,6 +14,7 @@ from ca.timeutil import iso_utc
 from web.auth import actor, api_roles, instance, principal_for_header, public, require_role
 from web.errors import describe, english_preferred, error_body
 from web.security import HSTS, SECURITY_HEADERS
+from web.wsgi import drain, read_capped
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -112,7 +113,7 @@ class IssueFastPath:
             status, code, vi, en = describe(exc, f"POST {self.PATH}")
             body = error_body(code, vi, en, english_preferred(environ.get("HTTP_ACCEPT_LANGUAGE")))
             if status == 413:  # the body was not read: drain a bounded one, else close the connection
-                close = not _drain(environ)
+                close = not drain(environ)
         data = json.dumps(body, ensure_ascii=False).encode()
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *SECURITY_HEADERS]
         if environ.get("wsgi.url_scheme") == "https":
@@ -123,46 +124,16 @@ class IssueFastPath:
         return [data]
 
 
-MAX_DRAIN = 8 * 1024 * 1024
-
-
-def _drain(environ: dict) -> bool:
-    """Read and discard a refused body of a declared length up to ``MAX_DRAIN``, so the client reads the 413
-    instead of a connection reset and the connection can be kept; ``False`` when it was left unread."""
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or -1)
-    except ValueError:
-        return False
-    if not 0 <= length <= MAX_DRAIN:
-        return False
-    stream = environ["wsgi.input"]
-    remaining = length
-    while remaining > 0:
-        chunk = stream.read(min(remaining, 64 * 1024))
-        if not chunk:
-            break
-        remaining -= len(chunk)
-    return True
-
-
 def _json_object(environ: dict) -> Any:
     """The request body as JSON, by Flask's rules (``application/json`` or ``application/*+json``); ``None``
     when it is not JSON (``issue`` refuses it); ``TooLarge`` above ``MAX_ISSUE_BODY``."""
     mimetype = (environ.get("CONTENT_TYPE") or "").split(";", 1)[0].strip().lower()
     if not (mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))):
         return None
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or -1)
-    except ValueError:
-        return None
-    too_large = TooLarge(f"The request body is larger than {MAX_ISSUE_BODY // 1024} KiB",
-                         f"Nội dung yêu cầu lớn hơn {MAX_ISSUE_BODY // 1024} KiB", code="request_too_large")
-    if length > MAX_ISSUE_BODY:
-        raise too_large
-    stream = environ["wsgi.input"]
-    raw = stream.read(length) if length >= 0 else stream.read(MAX_ISSUE_BODY + 1)
-    if len(raw) > MAX_ISSUE_BODY:
-        raise too_large
+    raw = read_capped(environ, MAX_ISSUE_BODY)
+    if raw is None:
+        raise TooLarge(f"The request body is larger than {MAX_ISSUE_BODY // 1024} KiB",
+                       f"Nội dung yêu cầu lớn hơn {MAX_ISSUE_BODY // 1024} KiB", code="request_too_large")
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):

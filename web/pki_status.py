@@ -17,6 +17,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from ca import crl, ocsp, revocation, tsa
 from web.auth import actor, api_roles, instance, public
+from web.wsgi import read_capped
 
 bp = Blueprint("pki_status", __name__)
 
@@ -130,7 +131,7 @@ class StatusFastPath:
         method = environ.get("REQUEST_METHOD")
         path = environ.get("PATH_INFO", "")
         if method == "POST" and path in ("/ocsp", "/ocsp/", "/tsa"):
-            body = self._body(environ)
+            body = read_capped(environ, _MAX_BODY) or b""  # too large: answered as malformed
             auth = self.app.extensions["kyso"].authority
             if path == "/tsa":
                 return self._reply(start_response, tsa.respond(auth, body), "application/timestamp-reply", None)
@@ -145,18 +146,6 @@ class StatusFastPath:
             max_age = inst.settings.ocsp_validity_minutes * 30 if ocsp.is_successful(answer) else None
             return self._reply(start_response, answer, "application/ocsp-response", max_age)
         return self.wsgi_app(environ, start_response)
-
-    @staticmethod
-    def _body(environ: dict) -> bytes:
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or -1)
-        except ValueError:
-            return b""
-        stream = environ["wsgi.input"]
-        if length > _MAX_BODY:
-            return b""  # answered as malformed; never read a huge body
-        data = stream.read(length) if length >= 0 else stream.read(_MAX_BODY + 1)
-        return data if len(data) <= _MAX_BODY else b""
 
     @staticmethod
     def _reply(start_response: Any, data: bytes, mimetype: str, max_age: int | None) -> list[bytes]:
