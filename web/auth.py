@@ -16,7 +16,7 @@ from typing import Any, Callable
 from flask import current_app, g, redirect, request, url_for
 from flask_login import LoginManager, UserMixin, current_user
 
-from ca.errors import Forbidden, Unauthorized
+from ca.errors import Forbidden, Unauthorized, Unavailable
 from ca.users import token_owner
 
 PUBLIC = ("public",)
@@ -53,11 +53,18 @@ def _load_user(user_id: str) -> Principal | None:
         uid = int(user_id)
     except (TypeError, ValueError):
         return None
-    with instance().store.read() as s:
-        user = s.get(User, uid)
-        if user is None or not user.active:
-            return None
-        return Principal.of(user)
+    try:
+        with instance().store.read() as s:
+            user = s.get(User, uid)
+            if user is None or not user.active:
+                return None
+            return Principal.of(user)
+    except Unavailable as exc:
+        # Never raise from here: flask_login loads the user lazily, possibly first while an error page renders
+        # (its navigation bar), where an exception becomes a bare 500. The session's user is treated as not
+        # loaded; ``page_roles`` answers the recorded failure (503) instead of sending them to the login page.
+        g.kyso_user_unavailable = exc
+        return None
 
 
 def principal_for_header(inst: Any, header: str) -> Principal | None:
@@ -113,6 +120,8 @@ def page_roles(*roles: str) -> Callable:
         @wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if not current_user.is_authenticated:
+                if "kyso_user_unavailable" in g:  # logged in, but the database cannot say who they are
+                    raise g.kyso_user_unavailable
                 return redirect(url_for("pages.login", next=request.full_path))
             if current_user.role not in roles:
                 raise Forbidden()

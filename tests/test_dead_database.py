@@ -1,0 +1,58 @@
+"""A dead database (PostgreSQL not listening) or a missing HSM token behind a running app: EVERY route × method ×
+(anonymous, bearer token, logged-in session) answers with a clear error — 503 naming what is unavailable (JSON for
+the API, a page for the browser), a 4xx where the request fails before touching it, or the protocol's own answer
+(OCSP tryLater, TSA rejection) — and never a 500 or a stack trace. A logged-in
+user is not sent to the login page as if logged out: the database, not their session, is what failed."""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from tests.test_authz_matrix import _routes
+
+DEAD = "postgresql://nobody@127.0.0.1:1/none"
+
+
+BROKEN = {"database": {"database_url": DEAD}, "hsm": {"token_label": "no-such-token"}}
+SAYS = {"database": ("database_unavailable", "Cơ sở dữ liệu"), "hsm": ("HSM",)}
+
+
+def _broken_app(settings: Any, part: str) -> Any:
+    from ca.instance import Instance
+    from web.app import create_app
+
+    app = create_app(instance=Instance.open(replace(settings, **BROKEN[part])))
+    app.config["WTF_CSRF_ENABLED"] = False  # no form can pass CSRF without a page load, which needs the database
+    return app
+
+
+@pytest.mark.parametrize("who", ["anonymous", "token", "session"])
+@pytest.mark.parametrize("part", ["database", "hsm"])
+def test_every_route_answers_a_dead_part_clearly(instance: Any, settings: Any, part: str, who: str) -> None:
+    dead_app = _broken_app(settings, part)
+    problems = []
+    for rule, method, path, _ in _routes(dead_app):
+        client = dead_app.test_client()
+        headers = {}
+        if who == "token":
+            headers["Authorization"] = "Bearer kyso_" + "A" * 43
+        elif who == "session":
+            with client.session_transaction() as sess:
+                sess["_user_id"] = "1"
+                sess["_fresh"] = True
+        for accept in ("application/json", "text/html"):
+            resp = client.open(path, method=method, headers={**headers, "Accept": accept},
+                               data={} if method != "GET" else None)
+            text = resp.get_data().decode("utf-8", "replace")
+            where = f"{part} down: {method} {path} ({who}, {accept}) → {resp.status_code}"
+            if resp.status_code >= 500 and resp.status_code != 503:
+                problems.append(where)
+            elif resp.status_code == 503 and not any(w in text for w in SAYS[part]):
+                problems.append(f"{where}: 503 without naming the {part}: {text[:300]!r}")
+            if who == "session" and "/login" in resp.headers.get("Location", ""):
+                problems.append(f"{where}: a logged-in user sent to the login page, as if logged out")
+            if "Traceback" in text or "psycopg" in text:
+                problems.append(f"{where}: leaks internals: {text[:200]!r}")
+    assert not problems, "\n".join(problems)
