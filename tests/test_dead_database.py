@@ -56,3 +56,24 @@ def test_every_route_answers_a_dead_part_clearly(instance: Any, settings: Any, p
             if "Traceback" in text or "psycopg" in text:
                 problems.append(f"{where}: leaks internals: {text[:200]!r}")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("part,ocsp_status", [("database", "try_later"), ("hsm", "internal_error")])
+def test_ocsp_and_tsa_answer_an_outage_by_their_protocols(instance: Any, settings: Any, part: str,
+                                                         ocsp_status: str) -> None:
+    """Real OCSP and TSA requests while a part is down, answered unsigned by their protocols: OCSP ``tryLater`` when
+    the status cannot be read, ``internalError`` when it cannot be signed (RFC 6960 §2.3); the TSA a rejection with
+    ``systemFailure`` (RFC 3161 §2.4.2; it reads its certificate from the database on first use)."""
+    from asn1crypto import core, ocsp as asn1_ocsp, tsp
+
+    from tests.test_ocsp import _request
+    from tests.test_tsa import _query
+
+    client = _broken_app(settings, part).test_client()
+    http = client.post("/ocsp", data=_request(instance, [5]), content_type="application/ocsp-request")
+    assert http.status_code == 200 and http.mimetype == "application/ocsp-response"
+    assert asn1_ocsp.OCSPResponse.load(http.data)["response_status"].native == ocsp_status
+    http = client.post("/tsa", data=_query("Công văn số 15".encode()), content_type="application/timestamp-query")
+    assert http.status_code == 200 and http.mimetype == "application/timestamp-reply"
+    status = tsp.PKIStatusInfo.load(core.Sequence.load(http.data)[0].dump())
+    assert status["status"].native == "rejection" and status["fail_info"].native == {"system_failure"}
