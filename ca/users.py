@@ -121,14 +121,30 @@ def set_password(session: Session, username: str, password: str) -> User:
     return user
 
 
-def enrol_totp(session: Session, username: str, password: str, secret: str) -> User:
-    """Store a new TOTP ``secret`` for ``username`` once their password is proven (the caller has checked a code
-    of the new authenticator)."""
+def enrol_totp(session: Session, username: str, password: str, secret: str, code: Any, *,
+               clock: Clock = utcnow) -> User:
+    """Store a new TOTP ``secret`` for ``username`` once they prove a current code of the new authenticator and
+    their password. The code's time step counts as used (RFC 6238 §5.2): it cannot confirm a signing afterwards."""
+    code = str(code or "").strip().replace(" ", "")
+    step = _matching_step(secret, code, clock()) if re.fullmatch(r"\d{6}", code) else None
+    if step is None:
+        raise InvalidInput("The code does not match the new authenticator", "Mã không khớp với ứng dụng vừa thêm",
+                           code="otp_invalid")
     authenticate(session, username, password)
     user = get_user(session, username)
     user.totp_secret = secret
-    user.totp_last_step = None
+    user.totp_last_step = step
     return user
+
+
+def _matching_step(secret: str, code: str, now: dt.datetime) -> int | None:
+    """The 30 s time step within ±1 of ``now`` (clock drift) whose code is ``code``, if any."""
+    totp = pyotp.TOTP(secret)
+    step_now = int(now.timestamp() // totp.interval)
+    for step in (step_now, step_now - 1, step_now + 1):
+        if secrets.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
 
 
 # Repeated failed logins lock the account for a while, in the database, so the lock holds on every node and
@@ -257,14 +273,10 @@ def verify_totp(session: Session, user: User, code: Any, *, clock: Clock = utcno
     code = str(code or "").strip()
     if not re.fullmatch(r"\d{6}", code):
         raise Forbidden("A 6-digit TOTP code is required to sign", "Cần mã TOTP 6 chữ số để ký", code="otp_required")
-    totp = pyotp.TOTP(user.totp_secret)
-    now = clock().timestamp()
-    step_now = int(now // totp.interval)
-    for step in (step_now, step_now - 1, step_now + 1):  # ±30 s clock drift
-        if secrets.compare_digest(totp.generate_otp(step), code):
-            if user.totp_last_step is not None and step <= user.totp_last_step:
-                raise Forbidden("This TOTP code was already used; wait for the next one",
-                                "Mã TOTP này đã được dùng; hãy chờ mã tiếp theo", code="otp_reused")
-            user.totp_last_step = step
-            return
-    raise Forbidden("Wrong TOTP code", "Mã TOTP không đúng", code="otp_invalid")
+    step = _matching_step(user.totp_secret, code, clock())
+    if step is None:
+        raise Forbidden("Wrong TOTP code", "Mã TOTP không đúng", code="otp_invalid")
+    if user.totp_last_step is not None and step <= user.totp_last_step:
+        raise Forbidden("This TOTP code was already used; wait for the next one",
+                        "Mã TOTP này đã được dùng; hãy chờ mã tiếp theo", code="otp_reused")
+    user.totp_last_step = step

@@ -182,6 +182,16 @@ def test_totp_enrolment_by_qr_code(app, make_user, instance) -> None:  # noqa: A
     with instance.store.read() as s:
         assert get_user(s, name).totp_secret == secret
     assert (name, "user.totp_enrol") in audit_actions(instance, name)
+    # the enrolment's code is used up (RFC 6238 §5.2): it cannot confirm a signing; the next step's code can
+    from ca.errors import Forbidden
+    from ca.users import verify_totp
+
+    with instance.store.write() as s:
+        with pytest.raises(Forbidden) as used:
+            verify_totp(s, get_user(s, name), code, clock=instance.authority.clock)
+        assert used.value.code == "otp_reused"
+        verify_totp(s, get_user(s, name), pyotp.TOTP(secret).at(instance.authority.clock().timestamp() + 30),
+                    clock=instance.authority.clock)
     assert "Đã đăng ký" in client.get("/account/").get_data(as_text=True)
 
 
