@@ -15,6 +15,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ObjectIdentifie
 
 from ca import der
 from ca.errors import WeakKey
+from ca.weakkeys import rsa_weakness
 from ca.profiles import Profile, ProfileSet
 
 _KU_NAMES = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
@@ -44,8 +45,21 @@ def check_public_key(public_key: Any, profiles: ProfileSet) -> str:
         if bits < profiles.rsa_min_bits:
             raise WeakKey(f"RSA keys must have at least {profiles.rsa_min_bits} bits (this one has {bits})",
                           f"Khóa RSA phải dài tối thiểu {profiles.rsa_min_bits} bit (khóa này {bits} bit)")
-        if public_key.public_numbers().e < 65537:
-            raise WeakKey("The RSA public exponent must be at least 65537", "Số mũ công khai RSA phải ≥ 65537")
+        if bits % 8:  # CA/B Forum BR §6.1.5
+            raise WeakKey(f"An RSA modulus must be a whole number of bytes (this one has {bits} bits)",
+                          f"Mô-đun RSA phải có số bit chia hết cho 8 (mô-đun này {bits} bit)")
+        if bits > profiles.rsa_max_bits:
+            raise WeakKey(f"RSA keys may have at most {profiles.rsa_max_bits} bits (this one has {bits})",
+                          f"Khóa RSA dài tối đa {profiles.rsa_max_bits} bit (khóa này {bits} bit)")
+        numbers = public_key.public_numbers()
+        if numbers.e < 65537 or numbers.e % 2 == 0 or numbers.e.bit_length() > 256:  # CA/B Forum BR §6.1.6
+            raise WeakKey("The RSA public exponent must be an odd number from 65537 to 2^256 − 1",
+                          "Số mũ công khai RSA phải là số lẻ từ 65537 đến 2^256 − 1")
+        weakness = rsa_weakness(numbers.n, numbers.e)
+        if weakness is not None:
+            _, english, vietnamese = weakness
+            raise WeakKey(f"This RSA key is known to be weak: {english}",
+                          f"Khóa RSA này có điểm yếu đã biết: {vietnamese}")
         return f"rsa{bits}"
     if isinstance(public_key, ec.EllipticCurvePublicKey):
         if public_key.curve.name not in profiles.ec_curves:

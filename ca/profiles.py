@@ -51,6 +51,7 @@ class ProfileSet:
     ec_curves: tuple[str, ...]
     hashes: tuple[str, ...]
     end_entity: tuple[str, ...]
+    rsa_max_bits: int = 8192
 
     def get(self, name: str) -> Profile:
         try:
@@ -88,4 +89,5 @@ def load(path: str | None = None) -> ProfileSet:
         ec_curves=tuple(algs["ec_curves"]),
         hashes=tuple(algs["hashes"]),
         end_entity=tuple(data["end_entity_profiles"]),
+        rsa_max_bits=int(algs.get("rsa_max_bits", 8192)),
     )
