@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
 
 def env_for(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KYSO_") and k != "SOFTHSM2_CONF"}
-    env.update(KYSO_HOME=str(home), KYSO_SIGNING_ACTIVATION="none", **extra)
+    env.update({"KYSO_HOME": str(home), "KYSO_SIGNING_ACTIVATION": "none", **extra})  # extra may override
     return env
 
 
@@ -88,45 +87,17 @@ def bulk_revoked(inst: Any, count: int, *, reason: str = "keyCompromise", chunk:
 
 
 def free_port() -> int:
-    import socket
+    from tests.support import free_port as _free_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return _free_port()
 
 
-def wait_http(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
-    import urllib.request
+def KysoServer(home: Path, workers: int = 2, threads: int = 1, **env: str) -> Any:  # noqa: N802 - a constructor
+    """``kyso serve`` on a free local port with the benchmarks' environment for ``home`` (``env_for``) plus ``env``:
+    the tests' :class:`tests.support.LiveServer`, the one implementation of start, wait for health, and stop."""
+    from tests.support import LiveServer
 
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited ({proc.returncode})")
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except Exception:  # noqa: BLE001
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer")
-
-
-class KysoServer:
-    def __init__(self, home: Path, workers: int = 2, threads: int = 1):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(home / f"bench-serve-{self.port}.log", "wb")
-        self.proc = subprocess.Popen([KYSO, "serve", "--port", str(self.port), "--workers", str(workers),
-                                      "--threads", str(threads)], env=env_for(home), stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        wait_http(self.url + "/api/v1/health", self.proc)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
+    return LiveServer(env_for(home, **env), workers, threads)
 
 
 def wrk(url: str, body: bytes, content_type: str, *, seconds: int, connections: int, threads: int = 2,

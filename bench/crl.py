@@ -17,7 +17,6 @@ import argparse
 import datetime as dt
 import subprocess
 import time
-from pathlib import Path
 
 from bench._pki import bulk_revoked, cleanup, index_lines, new_instance, openssl_ca, table, temp_home
 

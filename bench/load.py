@@ -20,10 +20,8 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile

@@ -163,21 +163,6 @@ def http_run(url: str, token: str, pdf: bytes, level: str, n: int, clients: int)
     return lat, n / wall
 
 
-class TotpServer(KysoServer):
-    """``kyso serve`` as :class:`bench._pki.KysoServer`, with signing activation by TOTP (the production default)."""
-
-    def __init__(self, home: Path, workers: int, threads: int):
-        from bench._pki import KYSO, env_for, free_port, wait_http
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(home / f"bench-serve-{self.port}.log", "wb")
-        env = {**env_for(home), "KYSO_SIGNING_ACTIVATION": "totp"}
-        self.proc = subprocess.Popen([KYSO, "serve", "--port", str(self.port), "--workers", str(workers),
-                                      "--threads", str(threads)], env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        wait_http(self.url + "/api/v1/health", self.proc)
-
-
 def totp_clerks(inst: Any, count: int) -> list[tuple[str, Any]]:
     """``count`` clerks of one agency (token, pyotp.TOTP) and one agency seal (RSA-2048 in the HSM) they share."""
     import pyotp
@@ -297,7 +282,7 @@ def main(argv: list[str]) -> int:
         server = None
         if args.totp_clerks > args.clients:
             clerks = totp_clerks(inst, args.totp_clerks)
-            server = TotpServer(home, workers=args.workers, threads=args.threads)
+            server = KysoServer(home, args.workers, args.threads, KYSO_SIGNING_ACTIVATION="totp")
             lat, rate = http_totp_run(server.url, clerks, pdfs[1], args.clients)
             add(http.format("B-B") + " TOTP", 1, lat, rate)
         print()

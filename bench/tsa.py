@@ -22,7 +22,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--openssl-tokens", type=int, default=400)
     args = ap.parse_args(argv)
-    from cryptography.hazmat.primitives import serialization
 
     from ca import tsa
 

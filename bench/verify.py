@@ -111,17 +111,6 @@ def pdfsig_rate(pdf: bytes, workdir: Path, seconds: float) -> float:
     return n / (time.monotonic() - started)
 
 
-def serve(home: Path, workers: int, verify_workers: int) -> tuple[subprocess.Popen, str, Any]:
-    port = _pki.free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(home / f"bench-verify-{port}.log", "wb")
-    env = _pki.env_for(home, KYSO_VERIFY_RATE_LIMIT="off", KYSO_VERIFY_WORKERS=str(verify_workers))
-    proc = subprocess.Popen([_pki.KYSO, "serve", "--port", str(port), "--workers", str(workers), "--threads", "2"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    _pki.wait_http(url + "/api/v1/health", proc)
-    return proc, url, log
-
-
 def _process_tree(pid: int) -> list[int]:
     out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
     children: dict[int, list[int]] = {}
@@ -203,12 +192,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--verify-workers", type=int, default=1, help="verification processes per web worker")
     args = ap.parse_args(argv)
     home = _pki.temp_home("kyso-bench-verify-")
-    proc = log = None
+    server = None
     try:
         inst = _pki.new_instance(home)
         pdf = signed_blt(inst)
         print(f"B-LT file: {len(pdf):,} bytes; measuring {args.seconds} s per cell …", file=sys.stderr, flush=True)
-        proc, url, log = serve(home, args.workers, args.verify_workers)
+        server = _pki.KysoServer(home, args.workers, 2, KYSO_VERIFY_RATE_LIMIT="off",
+                                 KYSO_VERIFY_WORKERS=str(args.verify_workers))
         rows: dict[str, list[float]] = {"kyso": [], "pyhanko": [], "pdfsig": []}
         serials: list[int] = []
         cpu_rows: list[float | None] = []
@@ -222,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             elif phase == "after":
                 print(f"removing the {args.revoked:,} revoked certificates …", file=sys.stderr, flush=True)
                 remove_revoked(inst, serials)
-            rate, cpu_ms = kyso_rate(url, pdf, args.seconds, args.connections, home, proc.pid)
+            rate, cpu_ms = kyso_rate(server.url, pdf, args.seconds, args.connections, home, server.proc.pid)
             rows["kyso"].append(rate)
             cpu_rows.append(cpu_ms)
             rows["pyhanko"].append(pyhanko_rate(pdf, inst, args.seconds))
@@ -254,13 +244,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{'met' if ok else 'NOT met'}")
         return 0
     finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        if log is not None:
-            log.close()
+        if server is not None:
+            server.stop()
         if os.environ.get("KYSO_BENCH_KEEP") != "1":
             _pki.cleanup(home)
