@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import subprocess
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization

@@ -17,7 +17,6 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
-    Text,
     TypeDecorator,
     UniqueConstraint,
 )
