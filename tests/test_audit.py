@@ -158,8 +158,13 @@ def test_every_action_leaves_an_audit_event(instance, kyso_env, client, admin_to
     with instance.store.read() as s:
         start = s.execute(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1)).scalar_one()
     run_kyso("user", "add", "tran.van.binh", "--role", "clerk", "--password", "mat-khau-456",
-             "--full-name", "Trần Văn Bình", env=kyso_env, check=True)
-    token = run_kyso("token", "create", "tran.van.binh", env=kyso_env, check=True).stdout.strip()
+             "--full-name", "Trần Văn Bình", env={**kyso_env, "SUDO_USER": "nguyen.thi.hang"}, check=True)
+    token = run_kyso("token", "create", "tran.van.binh", env={k: v for k, v in kyso_env.items() if k != "SUDO_USER"},
+                     check=True).stdout.strip()
+    # the CLI names the operator: the OS account (and who invoked sudo) on this host, as `id -un` and `hostname` say
+    account = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
+    host = subprocess.run(["hostname"], capture_output=True, text=True, check=True).stdout.strip()
+    operator, via_sudo = f"cli:{account}@{host}", f"cli:nguyen.thi.hang(sudo {account})@{host}"
     key = ec.generate_private_key(ec.SECP256R1())
     csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([])).sign(key, hashes.SHA256())
     resp = client.post("/api/v1/certificates", headers={"Authorization": f"Bearer {admin_token}"},
@@ -180,8 +185,8 @@ def test_every_action_leaves_an_audit_event(instance, kyso_env, client, admin_to
             select(AuditEvent).where(AuditEvent.seq > start).order_by(AuditEvent.seq)).scalars()]
         failed = s.execute(select(User.failed_logins).where(User.username == "tran.van.binh")).scalar_one()
     actions = [(a, act, t) for a, act, t, _ in events]
-    assert ("cli", "user.add", "tran.van.binh") in actions
-    assert ("cli", "token.create", "tran.van.binh") in actions
+    assert (via_sudo[:64], "user.add", "tran.van.binh") in actions
+    assert (operator[:64], "token.create", "tran.van.binh") in actions
     assert ("admin", "cert.issue", serial) in actions
     assert ("tran.van.binh", "auth.login", "tran.van.binh") in actions
     assert ("tran.van.binh", "auth.login_failed", "tran.van.binh") in actions  # committed despite the error

@@ -161,3 +161,13 @@ def test_serve_refuses_an_outdated_schema_until_db_upgrade(tmp_path) -> None:  #
     assert f"{older} → {head}" in upgraded.stdout
     assert store.schema_revisions() == (head, head)
     assert "already at" in run_kyso("db", "upgrade", env=env, check=True).stdout
+    # the schema change is an admin change: audited once (not the no-op), by the operator, in an intact chain
+    from sqlalchemy import select
+
+    from ca.store.models import AuditEvent
+
+    with store.read() as s:
+        events = s.execute(select(AuditEvent).where(AuditEvent.action == "db.upgrade")).scalars().all()
+    assert [(e.actor.startswith("cli:"), e.details) for e in events] == [(True, {"from": older, "to": head})]
+    run_kyso("audit", "verify", env=env, check=True)
+    store.dispose()

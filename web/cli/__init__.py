@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import importlib
 import json as jsonlib
+import os
+import pwd
+import socket
 import sys
 from typing import Any
 
@@ -17,6 +20,19 @@ from ca.settings import SettingsError
 from hsm.errors import HsmError
 
 _MODULES = ("web.cli.admin", "web.cli.revocation", "web.cli.signing", "web.cli.verification", "web.cli.bench")
+
+
+def cli_actor() -> str:
+    """Who ran this command, for the audit log: ``cli:<account>@<host>``, the operating-system account of the
+    process's real user id, and the account that invoked sudo when there is one (``cli:alice(sudo root)@node1``).
+    The CLI's authority is access to ``$KYSO_HOME`` and the token PIN; this names the operator who used it."""
+    try:
+        account = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        account = f"uid{os.getuid()}"
+    invoker = os.environ.get("SUDO_USER")
+    who = f"{invoker}(sudo {account})" if invoker and invoker != account else account
+    return f"cli:{who}@{socket.gethostname()}"[:64]
 
 
 class KysoGroup(click.Group):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from web.cli import emit, main, open_instance
+from web.cli import cli_actor, emit, main, open_instance
 
 
 @main.command()
@@ -40,8 +40,8 @@ def init(org: str, province: str | None, admin_user: str, admin_password: str | 
     generated = admin_password is None
     if generated:
         admin_password = secrets.token_urlsafe(12)
-    serials = inst.initialise(org=org, province=province, admin_user=admin_user,
-                                        admin_password=admin_password, issuing_algorithm=issuing_algorithm)
+    serials = inst.initialise(org=org, province=province, admin_user=admin_user, admin_password=admin_password,
+                              issuing_algorithm=issuing_algorithm, actor=cli_actor())
     if generated:
         path = settings.home / "admin.password"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -88,6 +88,9 @@ def db_upgrade() -> None:
     inst = open_instance()
     before, head = inst.store.schema_revisions()
     inst.store.migrate()
+    if before != head and inst.authority.is_initialised():
+        with inst.store.write() as s:
+            inst.authority.record(s, cli_actor(), "db.upgrade", None, {"from": before, "to": head})
     click.echo(f"kyso: database schema {before or 'empty'} → {head}" if before != head
                else f"kyso: database schema already at {head}")
 
@@ -129,7 +132,7 @@ def user_add(name: str, role: str, password: str, full_name: str | None, org: st
     with inst.store.write() as s:
         u = create_user(s, name, role, password, full_name=full_name, org=org, totp_secret=totp_secret,
                         clock=inst.authority.clock)
-        inst.authority.record(s, "cli", "user.add", name, {"role": role})
+        inst.authority.record(s, cli_actor(), "user.add", name, {"role": role})
         data = {"id": u.id, "username": u.username, "role": u.role}
     emit(data, as_json, f"kyso: user {name} ({role}) added")
 
@@ -149,7 +152,7 @@ def token_create(name: str, label: str | None) -> None:
     inst = open_instance()
     with inst.store.write() as s:
         tok = create_token(s, name, label, clock=inst.authority.clock)
-        inst.authority.record(s, "cli", "token.create", name, {"prefix": tok[:12]})
+        inst.authority.record(s, cli_actor(), "token.create", name, {"prefix": tok[:12]})
     click.echo(tok)
 
 
@@ -185,7 +188,7 @@ def cert_issue(profile: str, csr_file: str | None, keygen: bool, algorithm: str,
     inst = open_instance()
     issued = inst.authority.issue(profile=profile, subject=subject,
                                   csr=Path(csr_file).read_bytes() if csr_file else None,
-                                  keygen=algorithm if keygen else None, owner=owner, actor="cli")
+                                  keygen=algorithm if keygen else None, owner=owner, actor=cli_actor())
     if out:
         Path(out).write_text(issued.pem, encoding="utf-8")
     data = {"serial": issued.serial, "not_before": iso_utc(issued.not_before), "not_after": iso_utc(issued.not_after),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from web.cli import emit, main, open_instance
+from web.cli import cli_actor, emit, main, open_instance
 from web.cli.admin import cert
 
 _REASONS = ["unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded",
@@ -23,7 +23,7 @@ def cert_revoke(serial: str, reason: str, invalidity_date: str | None, as_json: 
     import datetime as dt
 
     inst = open_instance()
-    out = revoke(inst.authority, serial, reason, invalidity_date=invalidity_date, actor="cli")
+    out = revoke(inst.authority, serial, reason, invalidity_date=invalidity_date, actor=cli_actor())
     when = iso_vn(dt.datetime.fromisoformat(out["revoked_at"].replace("Z", "+00:00")))
     emit(out, as_json, f"kyso: certificate {out['serial']} revoked ({reason}) at {when}; CRL #{out['crl_number']}")
 
@@ -36,7 +36,7 @@ def cert_release_hold(serial: str, as_json: bool) -> None:
     from ca.revocation import release_hold
 
     inst = open_instance()
-    out = release_hold(inst.authority, serial, actor="cli")
+    out = release_hold(inst.authority, serial, actor=cli_actor())
     emit(out, as_json, f"kyso: hold on {out['serial']} released; CRL #{out['crl_number']}")
 
 
@@ -63,7 +63,7 @@ def crl_publish(as_json: bool) -> None:
     inst = open_instance()
     data = [_describe(p) for p in crl_mod.publish_all(inst.authority)]
     with inst.store.write() as s:
-        inst.authority.record(s, "cli", "crl.publish", None, {d["file"]: d["number"] for d in data})
+        inst.authority.record(s, cli_actor(), "crl.publish", None, {d["file"]: d["number"] for d in data})
     emit(data, as_json, "\n".join(
         f"kyso: {d['file']:<18} #{d['number']:<6} {d['entries']} entries, next update {d['next_update']}"
         for d in data))
