@@ -9,6 +9,7 @@ import base64
 import datetime as dt
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,7 +105,7 @@ class Authority:
         self.keystore = keystore
         self.clock = clock
         self.profiles = profiles or load_profiles()
-        self._certs: dict[str, tuple[int, x509.Certificate, str]] = {}
+        self._certs: dict[str, tuple[int, x509.Certificate, str, float]] = {}  # …, reload after (monotonic)
         self._keys: dict[str, Any] = {}
         self._templates: dict[tuple[str, int], CertificateTemplate] = {}
         self._committer = GroupCommitter(store, raw=True)
@@ -115,16 +116,25 @@ class Authority:
             return s.get(Setting, "ca.issuing") is not None
 
     def _load_ca(self, role: str) -> tuple[int, x509.Certificate, str]:
+        """(certificate id, certificate, key label) of a CA role, cached per process. The role's setting is read
+        again every ``ca_reload_seconds`` (one primary-key read), so a renewal made by another process or node
+        (``renew``) is picked up; when the role moved, the cached key goes too."""
         cached = self._certs.get(role)
-        if cached is not None:
-            return cached
+        now = time.monotonic()
+        if cached is not None and now < cached[3]:
+            return cached[:3]
         with self.store.read() as s:
             setting = s.get(Setting, f"ca.{role}")
             if setting is None:
                 raise NotInitialised()
-            row = s.get(Certificate, int(setting.value))
-            entry = (row.id, x509.load_der_x509_certificate(row.der), row.key_label)
-        self._certs[role] = entry
+            cert_id = int(setting.value)
+            if cached is not None and cached[0] == cert_id:
+                entry = cached[:3]
+            else:
+                row = s.get(Certificate, cert_id)
+                entry = (row.id, x509.load_der_x509_certificate(row.der), row.key_label)
+                self._keys.pop(role, None)
+        self._certs[role] = (*entry, now + self.settings.ca_reload_seconds)
         return entry
 
     def ca_cert(self, role: str) -> x509.Certificate:
@@ -139,6 +149,12 @@ class Authority:
             key = self.keystore.private_key(self._load_ca(role)[2])
             self._keys[role] = key
         return key
+
+    def role_certificates(self, role: str) -> list[bytes]:
+        """Every certificate (DER) that has held a CA role, current and renewed ones, oldest first."""
+        with self.store.read() as s:
+            return list(s.execute(select(Certificate.der).where(Certificate.role == role)
+                                  .order_by(Certificate.id)).scalars())
 
     def audit_key(self) -> Any:
         key = self._keys.get("audit")
@@ -244,6 +260,59 @@ class Authority:
         self._certs.clear()
         self._keys.clear()
         return {role: serial_hex(certs[role][0].serial_number) for role in certs}
+
+    # -- renewal of the responder certificates ------------------------------------------------------
+    RENEWABLE = ("ocsp", "tsa")
+
+    def renew(self, role: str, *, actor: str, algorithm: str | None = None) -> dict[str, Any]:
+        """A new key in the HSM (new label) and a new certificate from the issuing CA for the OCSP responder or the
+        TSA, with the same subject, made current for the role. The old certificate and key are kept: responses and
+        timestamp tokens they signed stay verifiable. Running processes switch within ``ca_reload_seconds``."""
+        if role not in self.RENEWABLE:
+            raise InvalidInput(f"Only the {' and '.join(self.RENEWABLE)} certificates are renewed this way "
+                               f"(the root and issuing CAs need a key ceremony: docs/operations.md)",
+                               f"Chỉ gia hạn được chứng thư {' và '.join(self.RENEWABLE)} theo cách này "
+                               f"(CA gốc và CA cấp phát cần nghi thức khóa: docs/operations.md)", code="not_renewable")
+        self._certs.pop(role, None)
+        old_id, old_cert, old_label = self._load_ca(role)
+        profile = self.profiles.get(role)
+        issuer_role = profile.issuer or "issuing"
+        with self.store.read() as s:
+            old = s.get(Certificate, old_id)
+            subject = dict(old.subject)
+            if algorithm is None:
+                algorithm = s.execute(select(HsmKey.algorithm).where(HsmKey.label == old_label)
+                                      ).scalar_one_or_none() or "ec-p256"
+        now = self.clock().replace(microsecond=0)
+        label = f"kyso-{role}-{now.strftime('%Y%m%d')}-{secrets.token_hex(3)}"
+        key = self.keystore.generate(label, algorithm)
+        try:
+            cert = build_certificate(profile=profile, profiles=self.profiles, subject=names.to_name(subject),
+                                     public_key=key.public_key(), issuer_cert=self.ca_cert(issuer_role),
+                                     issuer_key=self.ca_key(issuer_role), serial=new_serial(), not_before=now,
+                                     base_url=self.settings.base_url)
+            with self.store.write() as s:
+                setting = s.get(Setting, f"ca.{role}", with_for_update=True)
+                row = self._store_cert(s, cert, role=role, profile=role, subject=subject, key_label=label,
+                                       issuer_id=self.ca_id(issuer_role), owner_id=None)
+                s.add(HsmKey(label=label, algorithm=algorithm, purpose=role, public_key_der=_spki(cert.public_key()),
+                             created_at=now))
+                previous = setting.value
+                setting.value = row.id
+                details = {"serial": row.serial, "previous": serial_hex(old_cert.serial_number), "label": label,
+                           "algorithm": algorithm, "not_after": cert.not_valid_after_utc.isoformat()}
+                if int(previous) != old_id:  # another node renewed meanwhile: this one wins, both stay valid
+                    details["replaced_concurrent"] = int(previous)
+                self.record(s, actor, "ca.renew", role, details)
+        except BaseException:
+            try:
+                self.keystore.delete(label)
+            except Exception:  # noqa: BLE001 - best effort clean-up; the original error matters
+                pass
+            raise
+        self._certs.pop(role, None)
+        self._keys.pop(role, None)
+        return {"role": role, **details}
 
     # -- issuance -----------------------------------------------------------------------------------
     def _store_cert(self, s: Session, cert: x509.Certificate, *, role: str, profile: str, subject: dict,

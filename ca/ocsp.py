@@ -50,6 +50,7 @@ class _Responder:
         name_der = issuer.subject.public_bytes()
         key_bits = der.public_key_bits(issuer.public_key())
         self.issuers = {(alg, fn(name_der).digest(), fn(key_bits).digest()): "issuing" for alg, fn in _HASHES.items()}
+        self.cert_id = authority.ca_id("ocsp")
         cert = authority.ca_cert("ocsp")
         self.cert_der = cert.public_bytes(serialization.Encoding.DER)
         resp_bits = der.public_key_bits(cert.public_key())
@@ -63,8 +64,9 @@ class _Responder:
 
 
 def _responder(authority: Any) -> _Responder:
+    """This process's responder state, rebuilt (cache included) when the OCSP certificate was renewed."""
     responder = getattr(authority, "_kyso_ocsp", None)
-    if responder is None:
+    if responder is None or responder.cert_id != authority.ca_id("ocsp"):
         responder = _Responder(authority)
         authority._kyso_ocsp = responder
     return responder

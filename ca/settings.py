@@ -74,6 +74,8 @@ class Settings:
     production: bool = False
     # reverse proxies in front of kyso whose X-Forwarded-For/-Proto/-Host are believed (0: none, headers ignored)
     trusted_proxies: int = 0
+    # how soon a running process notices that a CA role (OCSP, TSA) was renewed by another process or node
+    ca_reload_seconds: int = 60
 
     @property
     def pin_file(self) -> Path:
@@ -131,6 +133,7 @@ class Settings:
             extra_roots=roots,
             production=(env.get("KYSO_ENV") or "").lower() == "production",
             trusted_proxies=_int(env, "KYSO_TRUSTED_PROXIES", 0),
+            ca_reload_seconds=_int(env, "KYSO_CA_RELOAD_SECONDS", 60),
         )
 
     def keystore(self):

@@ -79,6 +79,7 @@ class _Tsa:
     """Per-process parts of every token that do not change: certificates, signer identifier, ESS attribute."""
 
     def __init__(self, authority: Any):
+        self.cert_id = authority.ca_id("tsa")
         cert = authority.ca_cert("tsa")
         issuing = authority.ca_cert("issuing")
         self.cert_der = cert.public_bytes(serialization.Encoding.DER)
@@ -101,8 +102,9 @@ class _Tsa:
 
 
 def _tsa(authority: Any) -> _Tsa:
+    """This process's TSA state, rebuilt when the TSA certificate was renewed."""
     state = getattr(authority, "_kyso_tsa", None)
-    if state is None:
+    if state is None or state.cert_id != authority.ca_id("tsa"):
         state = _Tsa(authority)
         authority._kyso_tsa = state
     return state

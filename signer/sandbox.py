@@ -54,6 +54,7 @@ def _child(conn: Any, settings: Any, memory_mb: int) -> None:  # runs in the wor
         pass
     from ca.authority import Authority
     from ca.store import Store
+    from signer.trust import TrustSet
     from signer.verify import Verifier
 
     authority = Authority(settings, Store(settings.database_url), None)
@@ -65,7 +66,7 @@ def _child(conn: Any, settings: Any, memory_mb: int) -> None:  # runs in the wor
         except (EOFError, OSError, KeyboardInterrupt):
             return
         try:
-            if verifier is None:
+            if verifier is None or verifier.trust.versions != TrustSet.versions_of(authority):  # a role renewed
                 verifier = Verifier.for_authority(authority, settings)
             result = verifier.verify(data, moment=moment, xml=xml)
             reply = ("ok", result.report, result.xml)

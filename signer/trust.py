@@ -82,6 +82,10 @@ class TrustSet:
 
     kyso: dict[str, asn1_x509.Certificate]
     extra_roots: list[asn1_x509.Certificate] = field(default_factory=list)
+    # earlier generations of renewed roles (OCSP, TSA): their responses and tokens are still kyso's
+    previous: list[tuple[str, asn1_x509.Certificate]] = field(default_factory=list)
+    # the certificate ids the set was built from (``versions_of``), to notice a renewal
+    versions: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         roles = list(self.kyso)
@@ -90,19 +94,28 @@ class TrustSet:
         self.anchors = [self.kyso["root"], *self.extra_roots]
         self.intermediates = [c for role, c in self.kyso.items() if role != "root"]
         self._kyso_names = {c.subject.dump() for role, c in self.kyso.items() if role in ("root", "issuing")}
-        self._kyso_fps = {hashlib.sha256(c.dump()).digest(): role for role, c in self.kyso.items()}
+        self._kyso_fps = {hashlib.sha256(c.dump()).digest(): role for role, c in self.previous}
+        self._kyso_fps.update({hashlib.sha256(c.dump()).digest(): role for role, c in self.kyso.items()})
         self._trust_manager = _trust_manager(self.anchors)
+
+    ROLES = ("root", "issuing", "ocsp", "tsa")
+
+    @classmethod
+    def versions_of(cls, authority: Any) -> tuple[int, ...]:
+        return tuple(authority.ca_id(role) for role in cls.ROLES)
 
     @classmethod
     def from_authority(cls, authority: Any, extra_roots: Iterable[Path] = ()) -> "TrustSet":
         from cryptography.hazmat.primitives import serialization
 
         kyso = {}
-        for role in ("root", "issuing", "ocsp", "tsa"):
+        for role in cls.ROLES:
             der = authority.ca_cert(role).public_bytes(serialization.Encoding.DER)
             kyso[role] = asn1_x509.Certificate.load(der)
+        previous = [(role, asn1_x509.Certificate.load(der)) for role in authority.RENEWABLE
+                    for der in authority.role_certificates(role)]
         extra = [c for p in extra_roots for c in load_certificates(p)]
-        return cls(kyso, extra)
+        return cls(kyso, extra, previous, cls.versions_of(authority))
 
     def is_kyso_root(self, cert: asn1_x509.Certificate) -> bool:
         return self._kyso_fps.get(hashlib.sha256(cert.dump()).digest()) == "root"

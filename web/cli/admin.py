@@ -270,3 +270,23 @@ def keys_list(as_json: bool) -> None:
     emit(data, as_json, "\n".join(
         f"{i.label:<40} {i.algorithm:<8} sensitive={i.sensitive} never_extractable={i.never_extractable}"
         for i in infos) or "(no keys)")
+
+
+@main.group("ca")
+def ca_group() -> None:
+    """The CA's own certificates."""
+
+
+@ca_group.command("renew")
+@click.argument("role", type=click.Choice(["ocsp", "tsa"]))
+@click.option("--algorithm", type=click.Choice(["ec-p256", "ec-p384", "rsa3072", "rsa4096"]),
+              help="Key algorithm of the new key (default: the current key's).")
+@click.option("--json", "as_json", is_flag=True)
+def ca_renew(role: str, algorithm: str | None, as_json: bool) -> None:
+    """Renew the OCSP responder or TSA certificate: a new key in the HSM (new label) certified by the issuing CA,
+    same subject. The old certificate and key stay (what they signed stays verifiable); every kyso process switches
+    within KYSO_CA_RELOAD_SECONDS (default 60). Renew at ~80 % of the certificate's lifetime."""
+    inst = open_instance()
+    out = inst.authority.renew(role, actor=cli_actor(), algorithm=algorithm)
+    emit(out, as_json, f"kyso: {role} certificate renewed: serial {out['serial']} (was {out['previous']}), "
+                       f"key {out['label']} ({out['algorithm']}), valid until {out['not_after']}")

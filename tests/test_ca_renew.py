@@ -1,0 +1,112 @@
+"""Renewing the OCSP responder and TSA certificates (``kyso ca renew``) on a running two-worker server: a new key in
+the HSM under a new label, a new certificate from the issuing CA, and every worker switching within
+KYSO_CA_RELOAD_SECONDS — judged by openssl (ocsp, ts -verify). What the old certificates signed stays verifiable,
+the verifier still recognises them as kyso's, both keys stay in the token, and the renewal is audited."""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+from asn1crypto import cms, tsp, x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509 import ocsp as x509_ocsp
+
+from tests.conftest import OFFICIAL_SUBJECT
+from tests.support import LiveServer, clean_env, run_kyso
+from tests.test_ca_bad_input import csr_pem
+
+
+def _openssl(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=60)
+
+
+def _tsa_cert(reply: bytes) -> asn1_x509.Certificate:
+    token = tsp.TimeStampResp.load(reply)["time_stamp_token"]
+    signed = token["content"]
+    sid = signed["signer_infos"][0]["sid"].chosen
+    return next(c.chosen for c in signed["certificates"] if c.chosen.serial_number == sid["serial_number"].native)
+
+
+def test_renewing_ocsp_and_tsa_on_a_running_server(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = clean_env(KYSO_HOME=str(home), KYSO_CA_RELOAD_SECONDS="1")
+    run_kyso("init", "--admin-password", "mat-khau-qtv-1", "--org", "Công an thành phố Đà Nẵng", env=env, check=True)
+    (tmp_path / "leaf.csr").write_text(csr_pem(), encoding="utf-8")
+    (tmp_path / "subject.json").write_text(json.dumps(OFFICIAL_SUBJECT, ensure_ascii=False), encoding="utf-8")
+    run_kyso("cert", "issue", "--profile", "official", "--csr", str(tmp_path / "leaf.csr"), "--subject-json",
+             str(tmp_path / "subject.json"), "-o", str(tmp_path / "leaf.pem"), env=env, check=True)
+    server = LiveServer(env, workers=2, threads=2)
+    try:
+        pems = {}
+        for role in ("root", "issuing"):
+            der = requests.get(f"{server.url}/pki/{role}.crt", timeout=30).content
+            pems[role] = x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
+            (tmp_path / f"{role}.pem").write_bytes(pems[role])
+        (tmp_path / "chain.pem").write_bytes(pems["issuing"] + pems["root"])
+        document = tmp_path / "cong-van.txt"
+        document.write_text("Công văn số 15/CAĐN, Đà Nẵng", encoding="utf-8")
+
+        def ocsp_responder_serial() -> int:
+            out = _openssl("ocsp", "-issuer", str(tmp_path / "issuing.pem"), "-cert", str(tmp_path / "leaf.pem"),
+                           "-CAfile", str(tmp_path / "chain.pem"), "-url", f"{server.url}/ocsp",
+                           "-respout", str(tmp_path / "resp.der"))
+            assert "Response verify OK" in out.stdout + out.stderr and ": good" in out.stdout, out.stdout + out.stderr
+            return x509_ocsp.load_der_ocsp_response((tmp_path / "resp.der").read_bytes()).certificates[0].serial_number
+
+        def timestamp(name: str) -> tuple[int, Path]:
+            query, reply = tmp_path / f"{name}.tsq", tmp_path / f"{name}.tsr"
+            assert _openssl("ts", "-query", "-data", str(document), "-sha256", "-cert", "-out", str(query)
+                            ).returncode == 0
+            reply.write_bytes(requests.post(f"{server.url}/tsa", data=query.read_bytes(), timeout=30,
+                                            headers={"Content-Type": "application/timestamp-query"}).content)
+            out = _openssl("ts", "-verify", "-in", str(reply), "-data", str(document), "-CAfile", str(tmp_path / "chain.pem"))
+            assert "Verification: OK" in out.stdout, out.stdout + out.stderr
+            return _tsa_cert(reply.read_bytes()).serial_number, reply
+
+        old_ocsp = ocsp_responder_serial()
+        old_tsa, old_reply = timestamp("before")
+        renewed = {role: json.loads(run_kyso("ca", "renew", role, "--json", env=env, check=True).stdout)
+                   for role in ("ocsp", "tsa")}
+        assert int(renewed["ocsp"]["previous"], 16) == old_ocsp and int(renewed["tsa"]["previous"], 16) == old_tsa
+        time.sleep(1.5)  # > KYSO_CA_RELOAD_SECONDS: every worker has looked again
+        for i in range(6):  # enough requests for both workers to answer
+            assert ocsp_responder_serial() == int(renewed["ocsp"]["serial"], 16)
+            assert timestamp(f"after-{i}")[0] == int(renewed["tsa"]["serial"], 16)
+        # what the old TSA certificate signed still verifies
+        out = _openssl("ts", "-verify", "-in", str(old_reply), "-data", str(document), "-CAfile", str(tmp_path / "chain.pem"))
+        assert "Verification: OK" in out.stdout, out.stdout + out.stderr
+    finally:
+        server.stop()
+    # both generations of keys stay in the token; the renewals are audited in an intact chain
+    keys = run_kyso("keys", "list", env=env, check=True).stdout
+    assert renewed["ocsp"]["label"] in keys and renewed["tsa"]["label"] in keys and keys.count("kyso-tsa-") == 2
+    assert run_kyso("audit", "verify", env=env).returncode == 0
+    refused = run_kyso("ca", "renew", "issuing", env=env)
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    # the verifier knows both TSA certificates as kyso's (a timestamp from before the renewal is kyso's own)
+    from ca.authority import Authority
+    from ca.settings import Settings
+    from ca.store import Store
+    from signer.trust import TrustSet
+
+    settings = Settings.from_env(env)
+    store = Store(settings.database_url)
+    try:
+        trust = TrustSet.from_authority(Authority(settings, store, None))
+        reply = old_reply.read_bytes()
+        assert trust.kyso_role(_tsa_cert(reply)) == "tsa"
+        assert trust.kyso_role(_tsa_cert((tmp_path / "after-0.tsr").read_bytes())) == "tsa"
+        with store.read() as s:
+            from sqlalchemy import select
+
+            from ca.store.models import AuditEvent
+
+            events = s.execute(select(AuditEvent.actor, AuditEvent.target).where(AuditEvent.action == "ca.renew")
+                               ).all()
+        assert sorted(t for _, t in events) == ["ocsp", "tsa"] and all(a.startswith("cli:") for a, _ in events)
+    finally:
+        store.dispose()
