@@ -150,6 +150,16 @@ class Authority:
             self._keys[role] = key
         return key
 
+    def role_state(self, role: str, build: Any) -> Any:
+        """Per-process state derived from a CA role's certificate and key (``build(self)``, which stores the
+        role's ``cert_id`` on it), built on first use and again when the role was renewed."""
+        key = f"_state_{role}"
+        state = self.__dict__.get(key)
+        if state is None or state.cert_id != self.ca_id(role):
+            state = build(self)
+            self.__dict__[key] = state
+        return state
+
     def role_certificates(self, role: str) -> list[bytes]:
         """Every certificate (DER) that has held a CA role, current and renewed ones, oldest first."""
         with self.store.read() as s:

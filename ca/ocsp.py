@@ -65,11 +65,7 @@ class _Responder:
 
 def _responder(authority: Any) -> _Responder:
     """This process's responder state, rebuilt (cache included) when the OCSP certificate was renewed."""
-    responder = getattr(authority, "_kyso_ocsp", None)
-    if responder is None or responder.cert_id != authority.ca_id("ocsp"):
-        responder = _Responder(authority)
-        authority._kyso_ocsp = responder
-    return responder
+    return authority.role_state("ocsp", _Responder)
 
 
 def parse_request(request_der: bytes) -> tuple[list[tuple[bytes, str, bytes, bytes, int]], bytes | None]:

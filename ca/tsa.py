@@ -103,11 +103,7 @@ class _Tsa:
 
 def _tsa(authority: Any) -> _Tsa:
     """This process's TSA state, rebuilt when the TSA certificate was renewed."""
-    state = getattr(authority, "_kyso_tsa", None)
-    if state is None or state.cert_id != authority.ca_id("tsa"):
-        state = _Tsa(authority)
-        authority._kyso_tsa = state
-    return state
+    return authority.role_state("tsa", _Tsa)
 
 
 def parse_query(query_der: bytes, policy: str) -> tuple[bytes, bytes | None, bool]:
