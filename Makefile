@@ -10,7 +10,7 @@ export KYSO_HOME
 
 # System packages: the HSM, and every outside judge the tests use.
 APT_PACKAGES := softhsm2 opensc openssl poppler-utils libnss3-tools qpdf postgresql chromium \
-                fonts-liberation2 ca-certificates wrk
+                fonts-liberation2 ca-certificates wrk faketime
 
 .PHONY: run test setup system venv bench clean help
 

@@ -273,6 +273,28 @@ class Authority:
 
     # -- renewal of the responder certificates ------------------------------------------------------
     RENEWABLE = ("ocsp", "tsa")
+    RENEW_AT = 0.8  # of a CA certificate's lifetime
+    _HOW_TO_RENEW = {"root": "a new root at a key ceremony (docs/operations.md)",
+                     "issuing": "the issuing-CA rollover procedure (docs/operations.md)",
+                     "ocsp": "kyso ca renew ocsp", "tsa": "kyso ca renew tsa"}
+
+    def ca_status(self) -> list[dict[str, Any]]:
+        """Each CA role's current certificate: validity, share of its lifetime used, and ``state`` — ``ok``,
+        ``renew`` (past ``RENEW_AT`` of its lifetime) or ``expired`` — with how to renew it."""
+        now = self.clock()
+        out = []
+        for role in ("root", "issuing", "ocsp", "tsa"):
+            self._certs.pop(role, None)  # the current one, even if another process renewed it a moment ago
+            cert = self.ca_cert(role)
+            start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+            used = (now - start) / (end - start)
+            state = "expired" if now >= end else "renew" if used >= self.RENEW_AT else "ok"
+            out.append({"role": role, "serial": serial_hex(cert.serial_number), "subject": cert.subject.rfc4514_string(),
+                        "not_before": start.isoformat(), "not_after": end.isoformat(),
+                        "renew_from": (start + (end - start) * self.RENEW_AT).isoformat(),
+                        "used_percent": round(max(0.0, used) * 100, 1), "state": state,
+                        "renew_with": self._HOW_TO_RENEW[role]})
+        return out
 
     def renew(self, role: str, *, actor: str, algorithm: str | None = None) -> dict[str, Any]:
         """A new key in the HSM (new label) and a new certificate from the issuing CA for the OCSP responder or the

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp as x509_ocsp
 
 from tests.conftest import OFFICIAL_SUBJECT
-from tests.support import LiveServer, clean_env, run_kyso
+from tests.support import KYSO, LiveServer, clean_env, run_kyso
 from tests.test_ca_bad_input import csr_pem
 
 
@@ -110,3 +110,32 @@ def test_renewing_ocsp_and_tsa_on_a_running_server(tmp_path: Path) -> None:
         assert sorted(t for _, t in events) == ["ocsp", "tsa"] and all(a.startswith("cli:") for a, _ in events)
     finally:
         store.dispose()
+
+
+def test_ca_status_says_when_to_renew_and_renewal_resets_it(tmp_path: Path) -> None:
+    """``kyso ca status`` run 600 days from now (libfaketime shifts the process's clock; the CA's 2-year OCSP
+    certificate has then used 82 % of its life) says to renew the OCSP certificate and exits 1; after
+    ``kyso ca renew ocsp`` on that day it exits 0. At 800 days the old one would have expired."""
+    env = clean_env(KYSO_HOME=str(tmp_path / "home"))
+    run_kyso("init", "--admin-password", "mat-khau-qtv-1", env=env, check=True)
+
+    def status(days: int) -> tuple[int, dict]:
+        out = subprocess.run(["faketime", f"+{days} days", KYSO, "ca", "status", "--json"], env=env,
+                             capture_output=True, text=True, timeout=120)
+        return out.returncode, {r["role"]: r for r in json.loads(out.stdout)}
+
+    code, now = status(0)
+    assert code == 0 and {r["state"] for r in now.values()} == {"ok"} and set(now) == {"root", "issuing", "ocsp", "tsa"}
+    code, later = status(600)
+    assert code == 1 and later["ocsp"]["state"] == "renew" and later["ocsp"]["renew_with"] == "kyso ca renew ocsp"
+    assert {later[r]["state"] for r in ("root", "issuing", "tsa")} == {"ok"}
+    assert status(800)[1]["ocsp"]["state"] == "expired"
+    renewed = subprocess.run(["faketime", "+600 days", KYSO, "ca", "renew", "ocsp", "--json"], env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert renewed.returncode == 0, renewed.stderr
+    code, after = status(600)
+    assert code == 0 and after["ocsp"]["serial"] == json.loads(renewed.stdout)["serial"]
+    import datetime as dt
+
+    started = dt.datetime.fromisoformat(after["ocsp"]["not_before"]) - dt.datetime.fromisoformat(now["ocsp"]["not_before"])
+    assert dt.timedelta(days=599) < started < dt.timedelta(days=601) and after["ocsp"]["used_percent"] < 1

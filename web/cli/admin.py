@@ -290,3 +290,16 @@ def ca_renew(role: str, algorithm: str | None, as_json: bool) -> None:
     out = inst.authority.renew(role, actor=cli_actor(), algorithm=algorithm)
     emit(out, as_json, f"kyso: {role} certificate renewed: serial {out['serial']} (was {out['previous']}), "
                        f"key {out['label']} ({out['algorithm']}), valid until {out['not_after']}")
+
+
+@ca_group.command("status")
+@click.option("--json", "as_json", is_flag=True)
+def ca_status(as_json: bool) -> None:
+    """The root, issuing, OCSP and TSA certificates: validity and share of lifetime used. Exit 0 when none is due;
+    1 when one has used 80 % of its lifetime (renew it) or expired — run it daily from cron and alert on 1."""
+    inst = open_instance()
+    rows = inst.authority.ca_status()
+    emit(rows, as_json, "\n".join(
+        f"{r['role']:<8} {r['state']:<8} {r['used_percent']:5.1f} % used, valid until {r['not_after'][:10]}"
+        + (f" — renew: {r['renew_with']}" if r["state"] != "ok" else "") for r in rows))
+    sys.exit(0 if all(r["state"] == "ok" for r in rows) else 1)
