@@ -51,6 +51,11 @@ def public_ca(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         shown = json.loads(run_kyso("cert", "show", serial, "--json", env=env, check=True).stdout)
         files[role] = d / f"{role}.pem"
         files[role].write_text(shown["pem"], encoding="utf-8")
+    for role in ("ocsp", "tsa"):  # renewed certificates (kyso ca renew) are judged like those made at init
+        serial = json.loads(run_kyso("ca", "renew", role, "--json", env=env, check=True).stdout)["serial"]
+        files[f"{role}-renewed"] = d / f"{role}-renewed.pem"
+        files[f"{role}-renewed"].write_text(
+            json.loads(run_kyso("cert", "show", serial, "--json", env=env, check=True).stdout)["pem"], encoding="utf-8")
     (d / "official.json").write_text(json.dumps(OFFICIAL_SUBJECT, ensure_ascii=False), encoding="utf-8")
     (d / "agency.json").write_text(json.dumps(AGENCY_SUBJECT, ensure_ascii=False), encoding="utf-8")
     files["official"] = d / "official.pem"
@@ -67,7 +72,8 @@ def public_ca(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return files
 
 
-@pytest.mark.parametrize("kind", ["root", "issuing", "ocsp", "tsa", "official", "agency"])
+@pytest.mark.parametrize("kind", ["root", "issuing", "ocsp", "tsa", "ocsp-renewed", "tsa-renewed", "official",
+                                  "agency"])
 def test_pkix_lint_is_clean(public_ca: dict[str, Path], kind: str) -> None:
     findings = lint(lint_pkix_cert, str(public_ca[kind]))
     assert unexpected(findings) == []
