@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
 from typing import Any
 
 from cryptography import x509
@@ -12,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
 
 from ca import revocation
-from ca.store.models import AuditEvent, Certificate, Revocation
+from ca.store.models import AuditEvent, Certificate, Crl, Revocation
 from tests.conftest import OFFICIAL_SUBJECT
 from tests.support import auth, run_kyso
 
@@ -167,3 +168,37 @@ def test_status_lookup(instance) -> None:  # noqa: ANN001
     assert revocation.status(instance.authority, issuing_serial)[0] == "unknown"
     many = revocation.status_many(instance.authority, [int(serial, 16), 0x1234567])
     assert many == {int(serial, 16): ("good", None, None), 0x1234567: ("unknown", None, None)}
+
+
+def test_cli_batch_revocation_publishes_once(instance, kyso_env, tmp_path) -> None:  # noqa: ANN001
+    """An incident: many serials from a file (comments, blank lines, an unknown and an already revoked one). Each good
+    serial is revoked and audited on its own, the failures are named by line, the CRLs are published ONCE, and
+    openssl reads every revoked serial in the new CRL."""
+    serials = [issue(instance, name) for name in ("Lê Văn Tám", "Võ Thị Sáu", "Trần Quốc Toản")]
+    gone = issue(instance, "Bùi Thị Xuân")
+    run_kyso("cert", "revoke", gone, "--reason", "superseded", env=kyso_env, check=True)
+    issuing = instance.authority.ca_id("issuing")
+    last_number = select(func.max(Crl.number)).where(Crl.issuer_id == issuing)
+    with instance.store.read() as s:
+        number_before = s.execute(last_number).scalar_one()
+    batch = tmp_path / "thu-hoi.txt"
+    batch.write_text("# sự cố ngày 22/11: khóa của Phòng Tham mưu bị lộ\n"
+                     f"{serials[0]}\n\n{serials[1]}  # Võ Thị Sáu\n0a0b0c0d0e0f\n{gone}\n{serials[2]}\n", encoding="utf-8")
+    out = run_kyso("cert", "revoke", "--from-file", str(batch), "--reason", "keyCompromise", "--json", env=kyso_env)
+    assert out.returncode == 1, out.stderr
+    data = json.loads(out.stdout)
+    assert data["revoked"] == serials
+    assert [(f["line"], f["error"]) for f in data["failed"]] == [(5, "certificate_not_found"), (6, "already_revoked")]
+    assert all(f["message"] and f["message_vi"] for f in data["failed"])
+    with instance.store.read() as s:
+        # one full CRL and one delta for the whole batch (per revocation it would have been 2 × 3 numbers)
+        assert s.execute(last_number).scalar_one() == number_before + 2
+        actions = [a for (a,) in s.execute(select(AuditEvent.action).where(AuditEvent.target.in_(serials)))]
+    assert actions.count("cert.revoke") == 3
+    full = next(c for c in data["crls"] if c["file"] == "issuing.crl")
+    text = subprocess.run(["openssl", "crl", "-inform", "DER", "-in", str(instance.settings.crl_dir / "issuing.crl"),
+                           "-noout", "-text"], capture_output=True, text=True, check=True).stdout
+    assert f"X509v3 CRL Number: \n                {full['number']}" in text
+    for serial in serials:
+        assert serial.upper().lstrip("0") in text.replace(" ", "")
+    assert run_kyso("cert", "revoke", "--reason", "keyCompromise", env=kyso_env).returncode == 2  # neither given

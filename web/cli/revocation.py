@@ -1,6 +1,9 @@
 """kyso cert revoke | cert release-hold | crl publish | crl show"""
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
 
 from web.cli import cli_actor, emit, main, open_instance
@@ -11,21 +14,60 @@ _REASONS = ["unspecified", "keyCompromise", "cACompromise", "affiliationChanged"
 
 
 @cert.command("revoke")
-@click.argument("serial")
+@click.argument("serial", required=False)
 @click.option("--reason", required=True, type=click.Choice(_REASONS), help="RFC 5280 reason.")
 @click.option("--invalidity-date", default=None,
               help="When the key is known or suspected to have been compromised (ISO 8601, e.g. 2026-11-20T09:00+07:00).")
+@click.option("--from-file", "from_file", type=click.File("r", encoding="utf-8"),
+              help="Revoke every serial in FILE (one per line, '#' starts a comment; '-' reads stdin) instead of SERIAL.")
 @click.option("--json", "as_json", is_flag=True)
-def cert_revoke(serial: str, reason: str, invalidity_date: str | None, as_json: bool) -> None:
-    """Revoke certificate SERIAL (hex); the CRLs are re-issued at once."""
+def cert_revoke(serial: str | None, reason: str, invalidity_date: str | None, from_file: Any, as_json: bool) -> None:
+    """Revoke certificate SERIAL (hex); the CRLs are re-issued at once. With --from-file, a batch (an incident):
+    each certificate is revoked and audited on its own, a failure (unknown, already revoked) is reported and the
+    rest go on, and the CRLs are published once at the end; exit 1 if any failed."""
     from ca.revocation import revoke
     from ca.timeutil import iso_vn
     import datetime as dt
 
+    if (serial is None) == (from_file is None):
+        raise click.UsageError("give either SERIAL or --from-file")
     inst = open_instance()
-    out = revoke(inst.authority, serial, reason, invalidity_date=invalidity_date, actor=cli_actor())
-    when = iso_vn(dt.datetime.fromisoformat(out["revoked_at"].replace("Z", "+00:00")))
-    emit(out, as_json, f"kyso: certificate {out['serial']} revoked ({reason}) at {when}; CRL #{out['crl_number']}")
+    if from_file is None:
+        out = revoke(inst.authority, serial, reason, invalidity_date=invalidity_date, actor=cli_actor())
+        when = iso_vn(dt.datetime.fromisoformat(out["revoked_at"].replace("Z", "+00:00")))
+        emit(out, as_json, f"kyso: certificate {out['serial']} revoked ({reason}) at {when}; CRL #{out['crl_number']}")
+        return
+    _revoke_batch(inst, from_file, reason, invalidity_date, as_json)
+
+
+def _revoke_batch(inst: Any, lines: Any, reason: str, invalidity_date: str | None, as_json: bool) -> None:
+    from ca import crl as crl_mod
+    from ca.errors import KysoError
+    from ca.revocation import revoke
+
+    actor = cli_actor()
+    revoked, failed = [], []
+    for number, line in enumerate(lines, 1):
+        serial = line.split("#", 1)[0].strip()
+        if not serial:
+            continue
+        try:
+            revoked.append(revoke(inst.authority, serial, reason, invalidity_date=invalidity_date, actor=actor,
+                                  publish=False)["serial"])
+        except KysoError as exc:
+            failed.append({"line": number, "serial": serial, "error": exc.code, "message": exc.en_message,
+                           "message_vi": exc.vi_message})
+    published = [_describe(p) for p in crl_mod.publish_all(inst.authority)] if revoked else []
+    if published:
+        with inst.store.write() as s:
+            inst.authority.record(s, actor, "crl.publish", None,
+                                  {**{d["file"]: d["number"] for d in published}, "revoked": len(revoked)})
+    out = {"revoked": revoked, "failed": failed, "crls": published}
+    emit(out, as_json, "\n".join(
+        [f"kyso: {len(revoked)} certificate(s) revoked ({reason}), {len(failed)} failed"]
+        + [f"  line {f['line']}: {f['serial']}: {f['message']} — {f['message_vi']}" for f in failed]
+        + [f"  {d['file']} #{d['number']} ({d['entries']} entries)" for d in published]))
+    sys.exit(1 if failed else 0)
 
 
 @cert.command("release-hold")
