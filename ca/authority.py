@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from ca import audit, names
 from ca.certbuilder import CertificateTemplate, build_certificate, check_public_key, new_serial, serial_hex
-from ca.errors import Conflict, InvalidCSR, InvalidInput, NotFound, NotInitialised, TooLarge, WeakKey
+from ca.errors import (Conflict, InvalidCSR, InvalidInput, NotFound, NotInitialised, TooLarge, Unavailable,
+                       WeakKey)
 from ca.groupcommit import GroupCommitter
 from ca.profiles import Profile, ProfileSet, load as load_profiles
 from ca.store import Store
@@ -123,17 +124,25 @@ class Authority:
         now = time.monotonic()
         if cached is not None and now < cached[3]:
             return cached[:3]
-        with self.store.read() as s:
-            setting = s.get(Setting, f"ca.{role}")
-            if setting is None:
-                raise NotInitialised()
-            cert_id = int(setting.value)
-            if cached is not None and cached[0] == cert_id:
-                entry = cached[:3]
-            else:
-                row = s.get(Certificate, cert_id)
-                entry = (row.id, x509.load_der_x509_certificate(row.der), row.key_label)
-                self._keys.pop(role, None)
+        try:
+            with self.store.read() as s:
+                setting = s.get(Setting, f"ca.{role}")
+                if setting is None:
+                    raise NotInitialised()
+                cert_id = int(setting.value)
+                if cached is not None and cached[0] == cert_id:
+                    entry = cached[:3]
+                else:
+                    row = s.get(Certificate, cert_id)
+                    entry = (row.id, x509.load_der_x509_certificate(row.der), row.key_label)
+                    self._keys.pop(role, None)
+        except Unavailable as exc:
+            if cached is None or isinstance(exc, NotInitialised):
+                raise
+            # The database is down: keep what this process knows (the TSA, for one, needs only the HSM) and
+            # look again shortly.
+            self._certs[role] = (*cached[:3], now + min(5, self.settings.ca_reload_seconds))
+            return cached[:3]
         self._certs[role] = (*entry, now + self.settings.ca_reload_seconds)
         return entry
 

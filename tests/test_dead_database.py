@@ -77,3 +77,36 @@ def test_ocsp_and_tsa_answer_an_outage_by_their_protocols(instance: Any, setting
     assert http.status_code == 200 and http.mimetype == "application/timestamp-reply"
     status = tsp.PKIStatusInfo.load(core.Sequence.load(http.data)[0].dump())
     assert status["status"].native == "rejection" and status["fail_info"].native == {"system_failure"}
+
+
+def test_a_warm_tsa_keeps_stamping_when_the_database_goes_away(instance: Any, settings: Any, tmp_path: Any) -> None:
+    """The TSA needs only the HSM once it has read its certificate: with the database gone (and the role re-checked
+    on every request, KYSO_CA_RELOAD_SECONDS=0) it keeps granting tokens from what the process knows, while OCSP,
+    which needs the revocation records, says tryLater."""
+    import sqlite3
+
+    from asn1crypto import core, ocsp as asn1_ocsp, tsp
+
+    from ca.instance import Instance
+    from tests.test_ocsp import _request
+    from tests.test_tsa import _query
+    from web.app import create_app
+
+    copy = tmp_path / "ban-sao.db"
+    with sqlite3.connect(instance.store.url.split("///", 1)[1]) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    inst = Instance.open(replace(settings, database_url=f"sqlite:///{copy}", ca_reload_seconds=0))
+    client = create_app(instance=inst).test_client()
+
+    def stamp() -> str:
+        http = client.post("/tsa", data=_query("Quyết định số 7".encode()), content_type="application/timestamp-query")
+        return tsp.PKIStatusInfo.load(core.Sequence.load(http.data)[0].dump())["status"].native
+
+    assert stamp() == "granted"
+    inst.store.dispose()
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / f"ban-sao.db{suffix}").unlink(missing_ok=True)
+    copy.mkdir()  # the database path can no longer be opened
+    assert stamp() == "granted" and stamp() == "granted"
+    http = client.post("/ocsp", data=_request(instance, [5]), content_type="application/ocsp-request")
+    assert asn1_ocsp.OCSPResponse.load(http.data)["response_status"].native == "try_later"
