@@ -116,13 +116,13 @@ class Authority:
         with self.store.read() as s:
             return s.get(Setting, "ca.issuing") is not None
 
-    def _load_ca(self, role: str) -> tuple[int, x509.Certificate, str]:
+    def _load_ca(self, role: str, *, fresh: bool = False) -> tuple[int, x509.Certificate, str]:
         """(certificate id, certificate, key label) of a CA role, cached per process. The role's setting is read
         again every ``ca_reload_seconds`` (one primary-key read), so a renewal made by another process or node
-        (``renew``) is picked up; when the role moved, the cached key goes too."""
+        (``renew``) is picked up; when the role moved, the cached key goes too. ``fresh``: check now."""
         cached = self._certs.get(role)
         now = time.monotonic()
-        if cached is not None and now < cached[3]:
+        if cached is not None and now < cached[3] and not fresh:
             return cached[:3]
         try:
             with self.store.read() as s:
@@ -293,13 +293,13 @@ class Authority:
         now = self.clock()
         out = []
         for role in ("root", "issuing", "ocsp", "tsa"):
-            self._certs.pop(role, None)  # the current one, even if another process renewed it a moment ago
-            cert = self.ca_cert(role)
+            cert = self._load_ca(role, fresh=True)[1]  # even if another process renewed it a moment ago
             start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
             used = (now - start) / (end - start)
             state = "expired" if now >= end else "renew" if used >= self.RENEW_AT else "ok"
-            out.append({"role": role, "serial": serial_hex(cert.serial_number), "subject": cert.subject.rfc4514_string(),
-                        "not_before": start.isoformat(), "not_after": end.isoformat(),
+            out.append({"role": role, "serial": serial_hex(cert.serial_number),
+                        "subject": cert.subject.rfc4514_string(), "not_before": start.isoformat(),
+                        "not_after": end.isoformat(),
                         "renew_from": (start + (end - start) * self.RENEW_AT).isoformat(),
                         "used_percent": round(max(0.0, used) * 100, 1), "state": state,
                         "renew_with": self._HOW_TO_RENEW[role]})
@@ -313,9 +313,9 @@ class Authority:
             raise InvalidInput(f"Only the {' and '.join(self.RENEWABLE)} certificates are renewed this way "
                                f"(the root and issuing CAs need a key ceremony: docs/operations.md)",
                                f"Chỉ gia hạn được chứng thư {' và '.join(self.RENEWABLE)} theo cách này "
-                               f"(CA gốc và CA cấp phát cần nghi thức khóa: docs/operations.md)", code="not_renewable")
-        self._certs.pop(role, None)
-        old_id, old_cert, old_label = self._load_ca(role)
+                               f"(CA gốc và CA cấp phát cần nghi thức khóa: docs/operations.md)",
+                               code="not_renewable")
+        old_id, old_cert, old_label = self._load_ca(role, fresh=True)
         profile = self.profiles.get(role)
         issuer_role = profile.issuer or "issuing"
         with self.store.read() as s:
