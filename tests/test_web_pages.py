@@ -280,3 +280,24 @@ def test_auditor_reads_but_cannot_issue(app, make_user) -> None:  # noqa: ANN001
     assert client.get("/admin/audit").status_code == 200
     assert client.get("/admin/certificates/new").status_code == 403
     assert "Bạn không có quyền" in client.get("/admin/users").get_data(as_text=True)
+
+
+def test_status_page_shows_lifetime_and_what_to_renew(instance, settings, app, admin) -> None:  # noqa: ANN001
+    """Today nothing is due; seen 600 days later (an app whose CA clock is ahead) the 2-year OCSP certificate has
+    used 82 % of its life and the page says to renew it with `kyso ca renew ocsp`, in Vietnamese."""
+    import datetime as dt
+
+    from ca.instance import Instance
+    from web.app import create_app
+
+    today = admin.get("/admin/status").get_data(as_text=True)
+    assert "Đã dùng thời hạn" in today and "cần gia hạn" not in today
+    later = Instance.open(settings)
+    later.authority.clock = lambda: dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=600)
+    client = create_app(instance=later).test_client()
+    with admin.session_transaction() as mine, client.session_transaction() as theirs:
+        theirs.update(mine)  # the same signed-in admin
+    page = client.get("/admin/status").get_data(as_text=True)
+    row = re.search(r'<tr id="lifetime-ocsp">.*?</tr>', page, re.S).group(0)
+    assert "cần gia hạn" in row and "kyso ca renew ocsp" in row
+    assert "cần gia hạn" not in re.search(r'<tr id="lifetime-root">.*?</tr>', page, re.S).group(0)

@@ -65,9 +65,10 @@ def pki_status(inst: Any, endpoints: set[str]) -> dict[str, Any]:
         hsm = "ok"
     except Exception as exc:  # noqa: BLE001 - shown, by name
         hsm = getattr(exc, "message", None) or str(exc)
+    lifetime = {r["role"]: {"used_percent": r["used_percent"], "due": r["state"] != "ok"} for r in auth.ca_status()}
     return {"now": now, "hsm": hsm,
-            "cas": [_responder(inst, r, now) for r in ("root", "issuing")],
-            "responders": [dict(_responder(inst, r, now), endpoint=f"/{r}", served=f"/{r}" in endpoints)
+            "cas": [dict(_responder(inst, r, now), **lifetime[r]) for r in ("root", "issuing")],
+            "responders": [dict(_responder(inst, r, now), **lifetime[r], endpoint=f"/{r}", served=f"/{r}" in endpoints)
                            for r in ("ocsp", "tsa")],
             "crls": crls,
             "crl_urls": {r: f"/pki/{r}.crl" for r in ("root", "issuing") if f"/pki/{r}.crl" in endpoints}}
