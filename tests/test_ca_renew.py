@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import requests
-from asn1crypto import cms, tsp, x509 as asn1_x509
+from asn1crypto import tsp, x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp as x509_ocsp
@@ -31,31 +31,40 @@ def _tsa_cert(reply: bytes) -> asn1_x509.Certificate:
     return next(c.chosen for c in signed["certificates"] if c.chosen.serial_number == sid["serial_number"].native)
 
 
-def test_renewing_ocsp_and_tsa_on_a_running_server(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    env = clean_env(KYSO_HOME=str(home), KYSO_CA_RELOAD_SECONDS="1")
-    run_kyso("init", "--admin-password", "mat-khau-qtv-1", "--org", "Công an thành phố Đà Nẵng", env=env, check=True)
+def _leaf_and_chain(env: dict, url: str, tmp_path: Path) -> None:
+    """leaf.pem (an official's certificate issued by the CLI), issuing.pem and chain.pem (from the server) in tmp_path."""
     (tmp_path / "leaf.csr").write_text(csr_pem(), encoding="utf-8")
     (tmp_path / "subject.json").write_text(json.dumps(OFFICIAL_SUBJECT, ensure_ascii=False), encoding="utf-8")
     run_kyso("cert", "issue", "--profile", "official", "--csr", str(tmp_path / "leaf.csr"), "--subject-json",
              str(tmp_path / "subject.json"), "-o", str(tmp_path / "leaf.pem"), env=env, check=True)
+    pems = {}
+    for role in ("root", "issuing"):
+        der = requests.get(f"{url}/pki/{role}.crt", timeout=30).content
+        pems[role] = x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
+        (tmp_path / f"{role}.pem").write_bytes(pems[role])
+    (tmp_path / "chain.pem").write_bytes(pems["issuing"] + pems["root"])
+
+
+def _ocsp_responder_serial(url: str, tmp_path: Path) -> int:
+    """openssl asks ``url`` about leaf.pem and verifies the answer; the serial of the responder certificate in it."""
+    out = _openssl("ocsp", "-issuer", str(tmp_path / "issuing.pem"), "-cert", str(tmp_path / "leaf.pem"),
+                   "-CAfile", str(tmp_path / "chain.pem"), "-url", f"{url}/ocsp", "-respout", str(tmp_path / "resp.der"))
+    assert "Response verify OK" in out.stdout + out.stderr and ": good" in out.stdout, out.stdout + out.stderr
+    return x509_ocsp.load_der_ocsp_response((tmp_path / "resp.der").read_bytes()).certificates[0].serial_number
+
+
+def test_renewing_ocsp_and_tsa_on_a_running_server(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = clean_env(KYSO_HOME=str(home), KYSO_CA_RELOAD_SECONDS="1")
+    run_kyso("init", "--admin-password", "mat-khau-qtv-1", "--org", "Công an thành phố Đà Nẵng", env=env, check=True)
     server = LiveServer(env, workers=2, threads=2)
     try:
-        pems = {}
-        for role in ("root", "issuing"):
-            der = requests.get(f"{server.url}/pki/{role}.crt", timeout=30).content
-            pems[role] = x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
-            (tmp_path / f"{role}.pem").write_bytes(pems[role])
-        (tmp_path / "chain.pem").write_bytes(pems["issuing"] + pems["root"])
+        _leaf_and_chain(env, server.url, tmp_path)
         document = tmp_path / "cong-van.txt"
         document.write_text("Công văn số 15/CAĐN, Đà Nẵng", encoding="utf-8")
 
         def ocsp_responder_serial() -> int:
-            out = _openssl("ocsp", "-issuer", str(tmp_path / "issuing.pem"), "-cert", str(tmp_path / "leaf.pem"),
-                           "-CAfile", str(tmp_path / "chain.pem"), "-url", f"{server.url}/ocsp",
-                           "-respout", str(tmp_path / "resp.der"))
-            assert "Response verify OK" in out.stdout + out.stderr and ": good" in out.stdout, out.stdout + out.stderr
-            return x509_ocsp.load_der_ocsp_response((tmp_path / "resp.der").read_bytes()).certificates[0].serial_number
+            return _ocsp_responder_serial(server.url, tmp_path)
 
         def timestamp(name: str) -> tuple[int, Path]:
             query, reply = tmp_path / f"{name}.tsq", tmp_path / f"{name}.tsr"
@@ -139,3 +148,24 @@ def test_ca_status_says_when_to_renew_and_renewal_resets_it(tmp_path: Path) -> N
 
     started = dt.datetime.fromisoformat(after["ocsp"]["not_before"]) - dt.datetime.fromisoformat(now["ocsp"]["not_before"])
     assert dt.timedelta(days=599) < started < dt.timedelta(days=601) and after["ocsp"]["used_percent"] < 1
+
+
+def test_renewal_reaches_every_node_over_postgresql(postgres_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """Two nodes (separate gunicorn masters) over one PostgreSQL database and one token: ``kyso ca renew ocsp`` run
+    beside them (a row lock on the role's setting, the switch in one transaction) reaches both within
+    KYSO_CA_RELOAD_SECONDS, and every answer after that verifies with openssl under the new responder."""
+    from tests.pg import Cluster, init_home
+
+    env = init_home(tmp_path / "home", postgres_server.create_database("renew_nodes"), admin_password="mat-khau-qtv-1",
+                    extra={"KYSO_CA_RELOAD_SECONDS": "1"})
+    nodes = Cluster(env, nodes=2, workers=1, threads=2)
+    try:
+        _leaf_and_chain(env, nodes.urls[0], tmp_path)
+        old = {_ocsp_responder_serial(url, tmp_path) for url in nodes.urls}
+        renewed = json.loads(run_kyso("ca", "renew", "ocsp", "--json", env=env, check=True).stdout)
+        assert old == {int(renewed["previous"], 16)}
+        time.sleep(1.5)
+        assert {_ocsp_responder_serial(url, tmp_path) for url in nodes.urls * 2} == {int(renewed["serial"], 16)}
+    finally:
+        nodes.stop()
+    assert run_kyso("audit", "verify", env=env).returncode == 0
