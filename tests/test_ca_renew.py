@@ -78,8 +78,9 @@ def test_renewing_ocsp_and_tsa_on_a_running_server(tmp_path: Path) -> None:
 
         old_ocsp = ocsp_responder_serial()
         old_tsa, old_reply = timestamp("before")
-        renewed = {role: json.loads(run_kyso("ca", "renew", role, "--json", env=env, check=True).stdout)
-                   for role in ("ocsp", "tsa")}
+        renewed = {role: json.loads(run_kyso("ca", "renew", role, *extra, "--json", env=env, check=True).stdout)
+                   for role, extra in (("ocsp", ()), ("tsa", ("--algorithm", "rsa3072")))}  # the TSA moves to RSA
+        assert renewed["ocsp"]["algorithm"] == "ec-p256" and renewed["tsa"]["algorithm"] == "rsa3072"
         assert int(renewed["ocsp"]["previous"], 16) == old_ocsp and int(renewed["tsa"]["previous"], 16) == old_tsa
         time.sleep(1.5)  # > KYSO_CA_RELOAD_SECONDS: every worker has looked again
         for i in range(6):  # enough requests for both workers to answer
@@ -162,8 +163,9 @@ def test_renewal_reaches_every_node_over_postgresql(postgres_server, tmp_path: P
     try:
         _leaf_and_chain(env, nodes.urls[0], tmp_path)
         old = {_ocsp_responder_serial(url, tmp_path) for url in nodes.urls}
-        renewed = json.loads(run_kyso("ca", "renew", "ocsp", "--json", env=env, check=True).stdout)
-        assert old == {int(renewed["previous"], 16)}
+        renewed = json.loads(run_kyso("ca", "renew", "ocsp", "--algorithm", "ec-p384", "--json", env=env,
+                                      check=True).stdout)
+        assert old == {int(renewed["previous"], 16)} and renewed["algorithm"] == "ec-p384"
         time.sleep(1.5)
         assert {_ocsp_responder_serial(url, tmp_path) for url in nodes.urls * 2} == {int(renewed["serial"], 16)}
     finally:
