@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import io
 import json
+import time
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -24,7 +25,7 @@ from pyhanko.sign import fields
 from signer import fastpdf, registry
 from signer.trust import TrustSet
 from signer.verify import Verifier
-from tests.test_verify_support import add_annotation, foreign_holder, kyso_holder, sign, simple_pdf
+from tests.test_verify_support import add_annotation, foreign_holder, kyso_crls, kyso_holder, sign, simple_pdf
 
 
 def _incremental(pdf: bytes, change) -> bytes:  # noqa: ANN001
@@ -79,6 +80,11 @@ def corpus(instance, foreign) -> dict[str, tuple[bytes, dt.datetime | None]]:
     files["expired, B-B"] = (files["B-B"][0], after_expiry)
     files["expired, B-LT"] = (blt, after_expiry)
     revoked = kyso_holder(auth, "official")
+    # The B-LT signature below is validated (by pyHanko, when signing) at its timestamp's time, 2 s back, against
+    # the CRLs it embeds, which must not be newer than that: another test may have published one a moment ago.
+    newest, deadline = max(c["tbs_cert_list"]["this_update"].native for c in kyso_crls(auth)), time.monotonic() + 4
+    while dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=2) <= newest and time.monotonic() < deadline:
+        time.sleep(0.1)
     before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=2)
     stamped = sign(simple_pdf(), revoked, auth, level="B-LT", tsa_clock=before)
     plain = sign(simple_pdf(), revoked, auth, level="B-B")
