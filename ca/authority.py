@@ -292,7 +292,7 @@ class Authority:
         ``renew`` (past ``RENEW_AT`` of its lifetime) or ``expired`` — with how to renew it."""
         now = self.clock()
         out = []
-        for role in ("root", "issuing", "ocsp", "tsa"):
+        for role in CA_ROLES:
             cert = self._load_ca(role, fresh=True)[1]  # even if another process renewed it a moment ago
             start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
             used = (now - start) / (end - start)

@@ -22,6 +22,7 @@ from asn1crypto import x509 as asn1_x509
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleTrustManager
 
+from ca.authority import CA_ROLES
 from ca.errors import InvalidInput
 from signer import fastpdf
 
@@ -98,7 +99,7 @@ class TrustSet:
         self._kyso_fps.update({hashlib.sha256(c.dump()).digest(): role for role, c in self.kyso.items()})
         self._trust_manager = _trust_manager(self.anchors)
 
-    ROLES = ("root", "issuing", "ocsp", "tsa")
+    ROLES = CA_ROLES
 
     @classmethod
     def versions_of(cls, authority: Any) -> tuple[int, ...]:

@@ -41,7 +41,6 @@ def cert_revoke(serial: str | None, reason: str, invalidity_date: str | None, fr
 
 
 def _revoke_batch(inst: Any, lines: Any, reason: str, invalidity_date: str | None, as_json: bool) -> None:
-    from ca import crl as crl_mod
     from ca.errors import KysoError
     from ca.revocation import revoke
 
@@ -57,11 +56,7 @@ def _revoke_batch(inst: Any, lines: Any, reason: str, invalidity_date: str | Non
         except KysoError as exc:
             failed.append({"line": number, "serial": serial, "error": exc.code, "message": exc.en_message,
                            "message_vi": exc.vi_message})
-    published = [_describe(p) for p in crl_mod.publish_all(inst.authority)] if revoked else []
-    if published:
-        with inst.store.write() as s:
-            inst.authority.record(s, actor, "crl.publish", None,
-                                  {**{d["file"]: d["number"] for d in published}, "revoked": len(revoked)})
+    published = _publish(inst, actor, revoked=len(revoked)) if revoked else []
     out = {"revoked": revoked, "failed": failed, "crls": published}
     emit(out, as_json, "\n".join(
         [f"kyso: {len(revoked)} certificate(s) revoked ({reason}), {len(failed)} failed"]
@@ -95,17 +90,22 @@ def _describe(published) -> dict:  # noqa: ANN001
             "next_update": iso_vn(published.next_update), "bytes": len(published.der)}
 
 
+def _publish(inst: Any, actor: str, **details: Any) -> list[dict]:
+    """A fresh full CRL, delta and ARL, audited as ``crl.publish`` (their numbers, plus ``details``)."""
+    from ca import crl as crl_mod
+
+    data = [_describe(p) for p in crl_mod.publish_all(inst.authority)]
+    with inst.store.write() as s:
+        inst.authority.record(s, actor, "crl.publish", None, {**{d["file"]: d["number"] for d in data}, **details})
+    return data
+
+
 @crl.command("publish")
 @click.option("--json", "as_json", is_flag=True)
 def crl_publish(as_json: bool) -> None:
     """Make a fresh full CRL, delta CRL and root ARL now (also written to $KYSO_HOME/crl/). Run it from cron
     as often as you like; serving re-issues lazily before nextUpdate as well."""
-    from ca import crl as crl_mod
-
-    inst = open_instance()
-    data = [_describe(p) for p in crl_mod.publish_all(inst.authority)]
-    with inst.store.write() as s:
-        inst.authority.record(s, cli_actor(), "crl.publish", None, {d["file"]: d["number"] for d in data})
+    data = _publish(open_instance(), cli_actor())
     emit(data, as_json, "\n".join(
         f"kyso: {d['file']:<18} #{d['number']:<6} {d['entries']} entries, next update {d['next_update']}"
         for d in data))
